@@ -1,0 +1,34 @@
+"""The code location's root: merges every scenario's definitions and binds resources once.
+
+Loading does no work: `build_defs(env)` is called lazily by `defs()`, and tests
+call it for each environment.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from mlops_assets.factory import build_lifecycle_defs
+from mlops_assets.scenarios.registry import SCENARIOS
+from resources.env import Env, current_env, resources_for
+
+
+def build_defs(env: Env) -> dg.Definitions:
+    parts = []
+    for spec, build_scenario in SCENARIOS.values():
+        parts.append(build_scenario())
+        parts.append(build_lifecycle_defs(spec))
+    automation = dg.AutomationConditionSensorDefinition(
+        "mlops_automation_sensor",
+        target=dg.AssetSelection.all(),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=30,
+    )
+    return dg.Definitions.merge(
+        *parts, dg.Definitions(sensors=[automation], resources=resources_for(env))
+    )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return build_defs(current_env())

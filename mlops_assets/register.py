@@ -1,0 +1,81 @@
+"""Generic model registry stage: the evaluated candidate as a dev registry version.
+
+`registered_model` registers only a candidate whose evaluation approved it.
+In the run that evaluated it, a failed blocking check already skips this
+asset; in a later run it re-reads the verdict and refuses with the reason, so
+a rejected challenger never reaches the registry. Registering the same MLflow
+run twice reuses its version (idempotent) instead of adding a duplicate.
+"""
+
+
+import dagster as dg
+
+from mlops_assets import naming
+from mlops_assets.lineage import latest_metadata
+from mlops_assets.spec import ScenarioSpec
+from resources.registry import ModelRegistry
+
+
+def build_registered_model(spec: ScenarioSpec) -> dg.AssetsDefinition:
+    eval_key = naming.key(spec.name, "model_evaluation")
+
+    @dg.asset(
+        key=naming.key(spec.name, "registered_model"),
+        deps=[eval_key],
+        group_name=naming.MODEL_REGISTRY,
+        kinds={"mlflow"},
+        owners=naming.OWNERS,
+        tags=naming.scenario_tags(spec.name),
+    )
+    def registered_model(
+        context: dg.AssetExecutionContext, registry: ModelRegistry
+    ) -> dg.MaterializeResult:
+        """The approved challenger as a version of the dev registry, aliased `challenger`."""
+        evaluation = latest_metadata(context, eval_key)
+        run_id = evaluation["mlflow_run_id"]
+        if evaluation["verdict"] != "approved":
+            raise dg.Failure(
+                description=f"not registered: candidate run {run_id} was rejected: "
+                f"{evaluation['reason']}",
+                metadata={"verdict": evaluation["verdict"], "reason": evaluation["reason"]},
+            )
+        client = registry.client("dev")
+        run_tags = client.get_run(run_id).data.tags
+        lineage = {k: v for k, v in run_tags.items() if k.startswith("mlops.")}
+        lineage["mlops.registered_by_dagster_run"] = context.run.run_id
+        lineage["mlops.mlflow_run_id"] = run_id
+
+        existing = [mv for mv in registry.versions(spec.model_name) if mv.run_id == run_id]
+        if existing:
+            version = existing[-1]
+            client.set_registered_model_alias(
+                spec.model_name, naming.CHALLENGER_ALIAS, version.version
+            )
+            context.log.info(f"run {run_id} is already version {version.version}; alias moved")
+        else:
+            version = registry.register(
+                spec.model_name,
+                # The artifact location, not models:/m-...: MLflow resolves the latter
+                # through the process-global tracking URI, not this client's.
+                model_uri=registry.logged_model_uri(evaluation["model_id"]),
+                run_id=run_id,
+                tags=lineage,
+                alias=naming.CHALLENGER_ALIAS,
+                model_id=evaluation["model_id"],
+            )
+        metric = f"challenger_{spec.metric}_holdout"
+        metadata = {
+            "model_name": spec.model_name,
+            "version": int(version.version),
+            "alias": naming.CHALLENGER_ALIAS,
+            "model_uri": f"models:/{spec.model_name}/{version.version}",
+            "mlflow_run_id": run_id,
+            metric: float(evaluation[metric]),
+            "lineage": dg.MetadataValue.json(lineage),
+        }
+        url = registry.version_url(spec.model_name, version.version)
+        if url:
+            metadata["registry_page"] = dg.MetadataValue.url(url)
+        return dg.MaterializeResult(metadata=metadata)
+
+    return registered_model

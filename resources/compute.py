@@ -1,0 +1,136 @@
+"""Training compute: where a scenario's training entry point runs.
+
+A training entry point is a module with `run(argv) -> dict` (pure: inputs are
+URIs and flags, the result is JSON-able metadata) and `main()` (the Dagster
+Pipes wrapper that reports that metadata). Because it takes only arguments,
+the same module runs:
+
+- `SubprocessCompute` (default): its own process via `PipesSubprocessClient`;
+  a crash or memory blow-up cannot take the Dagster run worker with it.
+- `InProcessCompute`: calls `run(argv)` directly (fast unit tests).
+- `AzureMLCompute`: an Azure ML command job via `PipesAzureMLClient`, with
+  Pipes messages exchanged through a blob container.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from abc import ABC, abstractmethod
+from typing import Any
+
+import dagster as dg
+from pydantic import Field
+
+# Tells the entry point which Pipes transport to open (see scenarios' train modules).
+PIPES_TRANSPORT_ENV = "MLOPS_PIPES_TRANSPORT"
+
+
+class TrainingCompute(dg.ConfigurableResource, ABC):
+    """Runs a training entry point and returns the metadata it reported."""
+
+    @abstractmethod
+    def run(
+        self,
+        context: dg.AssetExecutionContext,
+        module: str,
+        argv: list[str],
+        env: dict[str, str] | None = None,
+    ) -> dict[str, Any]: ...
+
+
+def _plain(metadata: dict[str, Any]) -> dict[str, Any]:
+    """Unwrap MetadataValue objects that Pipes hands back into plain values."""
+    return {k: getattr(v, "value", v) for k, v in metadata.items()}
+
+
+class SubprocessCompute(TrainingCompute):
+    """`python -m <module> <argv>` in a child process, reporting through Pipes."""
+
+    python: str = Field(default="", description="Interpreter; empty means this one.")
+    omp_num_threads: int = Field(
+        default=1, description="OMP/MKL threads for the child; 1 avoids thrashing on small hosts."
+    )
+
+    def run(self, context, module, argv, env=None):
+        child_env = {
+            **os.environ,
+            "OMP_NUM_THREADS": str(self.omp_num_threads),
+            "MKL_NUM_THREADS": str(self.omp_num_threads),
+            **(env or {}),
+        }
+        completed = dg.PipesSubprocessClient(env=child_env).run(
+            context=context,
+            command=[self.python or sys.executable, "-m", module, *argv],
+        )
+        results = completed.get_results()
+        if not results:
+            raise dg.Failure(f"training entry point {module} reported no result through Pipes")
+        return _plain(dict(results[-1].metadata or {}))
+
+
+class InProcessCompute(TrainingCompute):
+    """Calls the entry point's `run(argv)` in this process (tests, debugging)."""
+
+    def run(self, context, module, argv, env=None):
+        saved = {k: os.environ.get(k) for k in (env or {})}
+        os.environ.update(env or {})
+        try:
+            return importlib.import_module(module).run(argv)
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+
+class AzureMLCompute(TrainingCompute):
+    """An Azure ML command job on a compute cluster, driven by `PipesAzureMLClient`."""
+
+    subscription_id: str
+    resource_group: str
+    workspace: str
+    compute: str = Field(description="Azure ML compute cluster name.")
+    environment: str = Field(description="Azure ML environment with this project installed.")
+    pipes_container: str = Field(description="Blob container for Pipes context and messages.")
+    storage_account_url: str = Field(description="https://<account>.blob.core.windows.net")
+
+    def run(self, context, module, argv, env=None):
+        from azure.ai.ml import MLClient, command
+        from azure.identity import DefaultAzureCredential
+        from azure.storage.blob import BlobServiceClient
+        from dagster_azure.pipes import (
+            PipesAzureBlobStorageContextInjector,
+            PipesAzureBlobStorageMessageReader,
+            PipesAzureMLClient,
+        )
+
+        credential = DefaultAzureCredential()
+        blobs = BlobServiceClient(self.storage_account_url, credential=credential)
+        client = PipesAzureMLClient(
+            client=MLClient(credential, self.subscription_id, self.resource_group, self.workspace),
+            context_injector=PipesAzureBlobStorageContextInjector(
+                container=self.pipes_container, client=blobs
+            ),
+            message_reader=PipesAzureBlobStorageMessageReader(
+                container=self.pipes_container, client=blobs
+            ),
+        )
+        job = command(
+            code=".",
+            command=" ".join(["python", "-m", module, *argv]),
+            environment=self.environment,
+            compute=self.compute,
+            environment_variables={
+                PIPES_TRANSPORT_ENV: "azure_blob",
+                "MLOPS_PIPES_ACCOUNT_URL": self.storage_account_url,
+                **(env or {}),
+            },
+            display_name=f"{context.asset_key.to_user_string()}-{context.run.run_id[:8]}",
+        )
+        results = client.run(context=context, command=job).get_results()
+        if not results:
+            raise dg.Failure(f"Azure ML job for {module} reported no result through Pipes")
+        return _plain(dict(results[-1].metadata or {}))

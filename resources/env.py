@@ -1,0 +1,79 @@
+"""The one place that maps an environment to its backends.
+
+`MLOPS_ENV` picks the environment: `local` (default: everything embedded under
+`MLOPS_HOME`, a folder) or `azure` (Blob/ADLS lake, Azure ML workspaces and
+compute). Both environments span the dev and prod registries, as MLOps v2's
+dev and prod workspaces; the environment only chooses where they live.
+Secrets and Azure names come from environment variables through `dg.EnvVar`,
+resolved when a run starts, so loading definitions needs none of them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import dagster as dg
+
+from resources.compute import AzureMLCompute, SubprocessCompute
+from resources.lake import AzureBlobLake, LocalLake
+from resources.registry import AzureMLRegistry, LocalMlflowRegistry
+
+Env = Literal["local", "azure"]
+ENVS: tuple[Env, ...] = ("local", "azure")
+
+
+def current_env() -> Env:
+    """`MLOPS_ENV`, defaulting to local; any other value is an error, not a silent fallback."""
+    value = os.environ.get("MLOPS_ENV", "local").strip().lower()
+    if value not in ENVS:
+        raise ValueError(f"MLOPS_ENV={value!r} is not a known environment; use one of {ENVS}")
+    return value  # type: ignore[return-value]
+
+
+def mlops_home() -> Path:
+    """Root of the embedded stores (lake, MLflow); `MLOPS_HOME` or ./.mlops."""
+    return Path(os.environ.get("MLOPS_HOME", ".mlops")).resolve()
+
+
+def local_resources(home: Path) -> dict[str, Any]:
+    return {
+        "lake": LocalLake(root=str(home / "lake")),
+        "registry": LocalMlflowRegistry(
+            root=str(home / "mlflow"), ui_url=os.environ.get("MLOPS_MLFLOW_UI_URL")
+        ),
+        "compute": SubprocessCompute(),
+    }
+
+
+def azure_resources() -> dict[str, Any]:
+    return {
+        "lake": AzureBlobLake(
+            container=dg.EnvVar("MLOPS_LAKE_CONTAINER"),
+            account_url=dg.EnvVar("MLOPS_LAKE_ACCOUNT_URL"),
+        ),
+        "registry": AzureMLRegistry(
+            subscription_id=dg.EnvVar("AZURE_SUBSCRIPTION_ID"),
+            resource_group=dg.EnvVar("AZURE_RESOURCE_GROUP"),
+            dev_workspace=dg.EnvVar("AZUREML_DEV_WORKSPACE"),
+            prod_workspace=dg.EnvVar("AZUREML_PROD_WORKSPACE"),
+        ),
+        "compute": AzureMLCompute(
+            subscription_id=dg.EnvVar("AZURE_SUBSCRIPTION_ID"),
+            resource_group=dg.EnvVar("AZURE_RESOURCE_GROUP"),
+            workspace=dg.EnvVar("AZUREML_DEV_WORKSPACE"),
+            compute=dg.EnvVar("AZUREML_COMPUTE"),
+            environment=dg.EnvVar("AZUREML_ENVIRONMENT"),
+            pipes_container=dg.EnvVar("MLOPS_PIPES_CONTAINER"),
+            storage_account_url=dg.EnvVar("MLOPS_LAKE_ACCOUNT_URL"),
+        ),
+    }
+
+
+def resources_for(env: Env) -> dict[str, Any]:
+    if env == "local":
+        return local_resources(mlops_home())
+    if env == "azure":
+        return azure_resources()
+    raise ValueError(f"unknown environment {env!r}; use one of {ENVS}")

@@ -1,0 +1,183 @@
+"""The model registry: MLflow tracking + registry, one store per environment (dev, prod).
+
+MLOps v2 keeps a dev workspace, where candidates are tracked and registered,
+apart from a prod registry that only receives promoted models. `ModelRegistry`
+wraps `MlflowClient` (dagster-mlflow is weakly kept) and never touches MLflow's
+process-global tracking URI, so dev and prod can be used side by side.
+
+- `LocalMlflowRegistry`: SQLite stores and artifact folders under one root.
+- `AzureMLRegistry`: the MLflow-compatible tracking URIs of two Azure ML
+  workspaces (needs the `azureml-mlflow` plugin at run time).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Literal
+
+import dagster as dg
+from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+from pydantic import Field
+
+Stage = Literal["dev", "prod"]
+STAGES: tuple[Stage, ...] = ("dev", "prod")
+
+
+class RegistryError(RuntimeError):
+    """A registry operation that cannot proceed; the message says why."""
+
+
+class ModelRegistry(dg.ConfigurableResource, ABC):
+    """MLflow tracking and registry for the dev and prod environments."""
+
+    ui_url: str | None = Field(
+        default=None, description="Base URL of an MLflow UI on the dev store, for links."
+    )
+
+    @abstractmethod
+    def tracking_uri(self, stage: Stage = "dev") -> str: ...
+
+    @abstractmethod
+    def artifact_root(self, stage: Stage = "dev") -> str | None:
+        """Where new experiments keep artifacts; None lets the server decide."""
+
+    def client(self, stage: Stage = "dev") -> MlflowClient:
+        if stage not in STAGES:
+            raise RegistryError(f"unknown registry stage {stage!r}; use one of {STAGES}")
+        uri = self.tracking_uri(stage)
+        return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+    def ensure_experiment(self, name: str, stage: Stage = "dev") -> str:
+        client = self.client(stage)
+        exp = client.get_experiment_by_name(name)
+        if exp is not None:
+            return exp.experiment_id
+        root = self.artifact_root(stage)
+        location = f"{root}/{name}" if root else None
+        return client.create_experiment(name, artifact_location=location)
+
+    def register(
+        self,
+        name: str,
+        model_uri: str,
+        run_id: str,
+        tags: dict[str, str],
+        alias: str | None = None,
+        stage: Stage = "dev",
+        model_id: str | None = None,
+    ) -> ModelVersion:
+        """Create a new version of `name` (creating the model if needed) and move `alias` to it."""
+        client = self.client(stage)
+        try:
+            client.get_registered_model(name)
+        except MlflowException:
+            client.create_registered_model(name)
+        mv = client.create_model_version(
+            name, source=model_uri, run_id=run_id, tags=tags, model_id=model_id
+        )
+        if alias:
+            client.set_registered_model_alias(name, alias, mv.version)
+        return client.get_model_version(name, mv.version)
+
+    def version_by_alias(self, name: str, alias: str, stage: Stage = "dev") -> ModelVersion | None:
+        try:
+            return self.client(stage).get_model_version_by_alias(name, alias)
+        except MlflowException:
+            return None
+
+    def versions(self, name: str, stage: Stage = "dev") -> list[ModelVersion]:
+        found = self.client(stage).search_model_versions(f"name = '{name}'")
+        return sorted(found, key=lambda mv: int(mv.version))
+
+    def download_model(self, name: str, version: str, stage: Stage = "dev") -> str:
+        """A local folder holding the version's MLflow model (the one with `MLmodel`)."""
+        uri = self.client(stage).get_model_version_download_uri(name, version)
+        return self.download_artifacts(uri, stage)
+
+    def download_artifacts(self, artifact_uri: str, stage: Stage = "dev") -> str:
+        import mlflow.artifacts
+
+        if artifact_uri.startswith("file://"):
+            return artifact_uri.removeprefix("file://")
+        dst = tempfile.mkdtemp(prefix="mlops-model-")
+        return mlflow.artifacts.download_artifacts(
+            artifact_uri=artifact_uri, dst_path=dst, tracking_uri=self.tracking_uri(stage)
+        )
+
+    def logged_model_uri(self, model_id: str, stage: Stage = "dev") -> str:
+        """Artifact URI of an MLflow 3 logged model (`models:/m-...`)."""
+        return self.client(stage).get_logged_model(model_id).artifact_location
+
+    def run_url(self, experiment_id: str, run_id: str) -> str | None:
+        if not self.ui_url:
+            return None
+        return f"{self.ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+
+    def version_url(self, name: str, version: str) -> str | None:
+        if not self.ui_url:
+            return None
+        return f"{self.ui_url.rstrip('/')}/#/models/{name}/versions/{version}"
+
+    def promote(
+        self, name: str, dev_version: str, tags: dict[str, str], alias: str = "champion"
+    ) -> ModelVersion:
+        """Copy a dev version into the prod registry and move `alias` to the copy.
+
+        The copy is a new prod version whose tags point back to the dev version;
+        the alias moves only after the version exists, in one registry call.
+        """
+        dev = self.client("dev").get_model_version(name, dev_version)
+        local = self.download_model(name, dev_version, "dev")
+        prod = self.client("prod")
+        exp_id = self.ensure_experiment(f"{name}-promotions", "prod")
+        lineage = {
+            "mlops.source_stage": "dev",
+            "mlops.source_version": dev_version,
+            "mlops.source_run_id": dev.run_id or "",
+            **{k: v for k, v in dev.tags.items() if k.startswith("mlops.")},
+            **tags,
+        }
+        run = prod.create_run(exp_id, run_name=f"promote-{name}-v{dev_version}", tags=lineage)
+        prod.log_artifacts(run.info.run_id, local, artifact_path="model")
+        prod.set_terminated(run.info.run_id)
+        source = f"{run.info.artifact_uri}/model"
+        return self.register(name, source, run.info.run_id, lineage, alias, stage="prod")
+
+
+class LocalMlflowRegistry(ModelRegistry):
+    """MLflow on SQLite: `<root>/mlflow-<stage>.db` with artifacts in `<root>/artifacts-<stage>`."""
+
+    root: str = Field(description="Folder for the SQLite stores and artifacts.")
+
+    def tracking_uri(self, stage: Stage = "dev") -> str:
+        Path(self.root).mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{Path(self.root).resolve()}/mlflow-{stage}.db"
+
+    def artifact_root(self, stage: Stage = "dev") -> str | None:
+        return (Path(self.root).resolve() / f"artifacts-{stage}").as_uri()
+
+
+class AzureMLRegistry(ModelRegistry):
+    """Two Azure ML workspaces (dev, prod) through their MLflow tracking URIs."""
+
+    subscription_id: str
+    resource_group: str
+    dev_workspace: str
+    prod_workspace: str
+
+    def tracking_uri(self, stage: Stage = "dev") -> str:
+        from azure.ai.ml import MLClient
+        from azure.identity import DefaultAzureCredential
+
+        workspace = self.dev_workspace if stage == "dev" else self.prod_workspace
+        ml = MLClient(
+            DefaultAzureCredential(), self.subscription_id, self.resource_group, workspace
+        )
+        return ml.workspaces.get(workspace).mlflow_tracking_uri
+
+    def artifact_root(self, stage: Stage = "dev") -> str | None:
+        return None
