@@ -6,6 +6,8 @@ call it for each environment.
 
 from __future__ import annotations
 
+from typing import Any
+
 import dagster as dg
 
 from mlops_assets.factory import build_lifecycle_defs
@@ -13,7 +15,8 @@ from mlops_assets.scenarios.registry import SCENARIOS
 from resources.env import Env, current_env, resources_for
 
 
-def build_defs(env: Env) -> dg.Definitions:
+def build_defs(env: Env, resources: dict[str, Any] | None = None) -> dg.Definitions:
+    """All definitions for `env`; `resources` replaces the environment's (tests)."""
     parts = []
     for spec, build_scenario in SCENARIOS.values():
         parts.append(build_scenario())
@@ -25,7 +28,8 @@ def build_defs(env: Env) -> dg.Definitions:
         minimum_interval_seconds=30,
     )
     return dg.Definitions.merge(
-        *parts, dg.Definitions(sensors=[automation], resources=resources_for(env))
+        *parts,
+        dg.Definitions(sensors=[automation], resources=resources or resources_for(env)),
     )
 
 

@@ -28,7 +28,7 @@ def build_features(flights: pd.DataFrame) -> pd.DataFrame:
             "origin": arrived["origin"].astype(str),
             "dest": arrived["dest"].astype(str),
             "month": arrived["month"].astype("int64"),
-            "day_of_week": dates.dt.dayofweek.astype("int64"),
+            "day_of_week": dates.dt.day_of_week.astype("int64"),
             "dep_hour": (arrived["sched_dep_time"] // 100).astype("int64"),
             "sched_arr_hour": (arrived["sched_arr_time"] // 100).astype("int64"),
             "distance": arrived["distance"].astype("float64"),

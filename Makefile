@@ -1,0 +1,59 @@
+# One entry point for people and CI. Every target creates or reuses .venv itself.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+AZURITE := .tools/node_modules/.bin/azurite-blob
+AZURITE_VERSION := 3.35.0
+
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+export MLOPS_HOME ?= $(CURDIR)/.mlops
+export OMP_NUM_THREADS ?= 1
+export MLOPS_MLFLOW_UI_URL ?= http://127.0.0.1:5000
+
+.PHONY: install demo dev mlflow-ui test test-azure-live lint bench clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[serving,dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+$(AZURITE):
+	npm install --prefix .tools --no-audit --no-fund --loglevel=error azurite@$(AZURITE_VERSION)
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $@
+
+## demo: the classical lifecycle end to end, headless, on embedded defaults
+demo: install $(DAGSTER_HOME)/dagster.yaml
+	$(PY) -m mlops_assets.demo
+
+## dev: Dagster UI + daemon on the same stores the demo used
+dev: install $(DAGSTER_HOME)/dagster.yaml
+	@echo "MLflow UI on the same stores (another terminal): make mlflow-ui"
+	$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+mlflow-ui: install
+	$(VENV)/bin/mlflow ui --host 127.0.0.1 --port 5000 \
+		--backend-store-uri sqlite:///$(MLOPS_HOME)/mlflow/mlflow-dev.db \
+		--default-artifact-root $(MLOPS_HOME)/mlflow/artifacts-dev
+
+## test: everything CPU and offline, Azurite included
+test: install $(AZURITE)
+	$(VENV)/bin/pytest -q -ra
+
+test-azure-live: install
+	$(VENV)/bin/pytest -q -m azure_live -o addopts=""
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+bench: install
+	$(PY) bench/serving_bench.py
+
+clean:
+	rm -rf $(DAGSTER_HOME) $(MLOPS_HOME)

@@ -1,0 +1,95 @@
+"""Shared fixtures: Dagster test instances, local stores under tmp_path, a real Azurite server.
+
+Azurite (npm package `azurite`, installed into .tools/ by `make test`) runs on
+127.0.0.1 with telemetry off and in-memory persistence; the fixture stops it
+by PID. Its connection string uses Azurite's published development account
+key, which is not a secret.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+import warnings
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from resources.compute import InProcessCompute
+from resources.env import local_resources
+
+ROOT = Path(__file__).resolve().parents[1]
+AZURITE_BIN = ROOT / ".tools" / "node_modules" / ".bin" / "azurite-blob"
+AZURITE_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+
+warnings.filterwarnings("ignore", category=dg.BetaWarning)
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory) -> str:
+    """A running Azurite blob service; yields its connection string."""
+    binary = str(AZURITE_BIN) if AZURITE_BIN.exists() else shutil.which("azurite-blob")
+    if not binary:
+        pytest.skip("Azurite is not installed: `make test` installs it with npm into .tools/")
+    port = free_port()
+    workdir = tmp_path_factory.mktemp("azurite")
+    proc = subprocess.Popen(
+        [binary, "--blobHost", "127.0.0.1", "--blobPort", str(port), "--disableTelemetry",
+         "--skipApiVersionCheck", "--inMemoryPersistence", "--silent"],
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=(workdir / "azurite.err").open("wb"),
+    )  # fmt: skip
+    try:
+        try:
+            wait_for_port(port)
+        except TimeoutError as err:
+            err_text = (workdir / "azurite.err").read_text()[-2000:]
+            raise RuntimeError(f"Azurite did not start: {err_text}") from err
+        yield (
+            "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+            f"AccountKey={AZURITE_KEY};BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;"
+        )
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture
+def instance():
+    with dg.instance_for_test() as inst:
+        yield inst
+
+
+@pytest.fixture
+def local_stores(tmp_path) -> dict:
+    """Embedded-default resources rooted at tmp_path, training in-process for speed."""
+    resources = local_resources(tmp_path / "mlops")
+    resources["compute"] = InProcessCompute()
+    return resources
