@@ -31,6 +31,10 @@ def _run(defs: dg.Definitions, job: str, instance: dg.DagsterInstance, **kwargs)
     return result
 
 
+def line(label: str, value: str) -> None:
+    print(f"  {label:<22} {value}")
+
+
 def _metadata(result, artifact: str) -> dict:
     for event in result.get_asset_materialization_events():
         if event.asset_key.path[-1] == artifact:
@@ -68,24 +72,31 @@ def main() -> int:
     evaluation = _metadata(train, "model_evaluation")
     reg = _metadata(train, "registered_model")
     print("\nSummary")
-    print(f"  raw rows landed        {raw.get('row_count', 0):,} over {raw.get('partitions', 0)} days")
-    print(f"  checks passed          {sum(c.passed for c in checks)}/{len(checks)}")
+    line("raw rows landed", f"{raw.get('row_count', 0):,} over {raw.get('partitions', 0)} days")
+    line("checks passed", f"{sum(c.passed for c in checks)}/{len(checks)}")
     for c in checks:
         if not c.passed:
-            print(f"    failed: {c.asset_key.to_user_string()}:{c.check_name} {c.description}")
+            line("  failed", f"{c.asset_key.to_user_string()}:{c.check_name} {c.description}")
     if cand:
-        print(f"  training rows          {cand['train_rows']:,} train / {cand['holdout_rows']:,} holdout")
-        print(
-            f"  holdout metrics        roc_auc {cand['roc_auc_holdout']:.3f}, "
-            f"accuracy {cand['accuracy_holdout']:.3f}, f1 {cand['f1_holdout']:.3f}"
+        line("training rows", f"{cand['train_rows']:,} train / {cand['holdout_rows']:,} holdout")
+        line(
+            "holdout metrics",
+            f"roc_auc {cand['roc_auc_holdout']:.3f}, accuracy {cand['accuracy_holdout']:.3f}, "
+            f"f1 {cand['f1_holdout']:.3f}",
         )
     if evaluation:
-        print(f"  evaluation verdict     {evaluation['verdict']}: {evaluation['reason']}")
-        print(f"  slice gap (origin)     {evaluation['slice_gap']:.3f} (max {evaluation['max_slice_gap']})")
+        line("evaluation verdict", f"{evaluation['verdict']}: {evaluation['reason']}")
+        line(
+            "slice gap (origin)",
+            f"{evaluation['slice_gap']:.3f} (max {evaluation['max_slice_gap']})",
+        )
     if reg:
-        print(f"  registered             {reg['model_name']} v{reg['version']} alias '{reg['alias']}' (dev registry)")
-    print(f"  elapsed                {time.monotonic() - started:.0f}s")
-    print("\nNext: `make dev` for the Dagster UI (http://127.0.0.1:3000), `make mlflow-ui` for MLflow")
+        line("registered", f"{reg['model_name']} v{reg['version']} alias '{reg['alias']}' (dev)")
+        line("model uri", reg["model_uri"])
+    line("elapsed", f"{time.monotonic() - started:.0f}s")
+    print(
+        "\nNext: `make dev` for the Dagster UI (http://127.0.0.1:3000), `make mlflow-ui` for MLflow"
+    )
     ok = data.success and train.success and bool(reg)
     print(f"  model {SPEC.model_name}: {'registered' if ok else 'NOT registered'}")
     return 0 if ok else 1

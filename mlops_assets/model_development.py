@@ -11,7 +11,6 @@ Built per scenario from a `ScenarioSpec`:
   the verdict and its reason are in the metadata and on the MLflow run.
 """
 
-
 import json
 
 import dagster as dg
@@ -135,7 +134,7 @@ def build_model_evaluation(spec: ScenarioSpec) -> dg.AssetsDefinition:
                 CHAMPION_CHECK,
                 asset=eval_key,
                 blocking=True,
-                description=f"{spec.metric} not worse than the champion's by more than the tolerance",
+                description=f"{spec.metric} not worse than the champion's beyond the tolerance",
             ),
             dg.AssetCheckSpec(
                 SLICE_CHECK,

@@ -14,7 +14,9 @@ MODEL_DEVELOPMENT = "model_development"
 MODEL_REGISTRY = "model_registry"
 DEPLOYMENT = "deployment"
 MONITORING = "monitoring"
-GROUPS = frozenset({DATA_ESTATE, LABELING, MODEL_DEVELOPMENT, MODEL_REGISTRY, DEPLOYMENT, MONITORING})
+GROUPS = frozenset(
+    {DATA_ESTATE, LABELING, MODEL_DEVELOPMENT, MODEL_REGISTRY, DEPLOYMENT, MONITORING}
+)
 
 # Lowercase only: the UI shows these as badges and filters on them.
 KINDS = frozenset(

@@ -7,7 +7,6 @@ a rejected challenger never reaches the registry. Registering the same MLflow
 run twice reuses its version (idempotent) instead of adding a duplicate.
 """
 
-
 import dagster as dg
 
 from mlops_assets import naming

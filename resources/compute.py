@@ -18,6 +18,7 @@ import importlib
 import os
 import sys
 from abc import ABC, abstractmethod
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -25,6 +26,8 @@ from pydantic import Field
 
 # Tells the entry point which Pipes transport to open (see scenarios' train modules).
 PIPES_TRANSPORT_ENV = "MLOPS_PIPES_TRANSPORT"
+# The job uploads the project as its code snapshot.
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 class TrainingCompute(dg.ConfigurableResource, ABC):
@@ -97,8 +100,31 @@ class AzureMLCompute(TrainingCompute):
     pipes_container: str = Field(description="Blob container for Pipes context and messages.")
     storage_account_url: str = Field(description="https://<account>.blob.core.windows.net")
 
+    def build_command(
+        self, display_name: str, module: str, argv: list[str], env: dict[str, str] | None = None
+    ):
+        """The Azure ML command job for an entry point (an `azure.ai.ml.entities.Command`)."""
+        import shlex
+
+        from azure.ai.ml import command
+
+        return command(
+            code=str(REPO_ROOT),
+            command=shlex.join(["python", "-m", module, *argv]),
+            environment=self.environment,
+            compute=self.compute,
+            environment_variables={
+                PIPES_TRANSPORT_ENV: "azure_blob",
+                "MLOPS_PIPES_ACCOUNT_URL": self.storage_account_url,
+                "OMP_NUM_THREADS": "1",
+                **(env or {}),
+            },
+            display_name=display_name,
+            experiment_name="mlops-training",
+        )
+
     def run(self, context, module, argv, env=None):
-        from azure.ai.ml import MLClient, command
+        from azure.ai.ml import MLClient
         from azure.identity import DefaultAzureCredential
         from azure.storage.blob import BlobServiceClient
         from dagster_azure.pipes import (
@@ -118,18 +144,8 @@ class AzureMLCompute(TrainingCompute):
                 container=self.pipes_container, client=blobs
             ),
         )
-        job = command(
-            code=".",
-            command=" ".join(["python", "-m", module, *argv]),
-            environment=self.environment,
-            compute=self.compute,
-            environment_variables={
-                PIPES_TRANSPORT_ENV: "azure_blob",
-                "MLOPS_PIPES_ACCOUNT_URL": self.storage_account_url,
-                **(env or {}),
-            },
-            display_name=f"{context.asset_key.to_user_string()}-{context.run.run_id[:8]}",
-        )
+        name = f"{context.asset_key.to_user_string().replace('/', '-')}-{context.run.run_id[:8]}"
+        job = self.build_command(name, module, argv, env)
         results = client.run(context=context, command=job).get_results()
         if not results:
             raise dg.Failure(f"Azure ML job for {module} reported no result through Pipes")

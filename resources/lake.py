@@ -8,6 +8,7 @@ reader never sees half a file and a failed write leaves the old object intact.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -102,7 +103,9 @@ class LocalLake(DataLake):
     def read_bytes(self, path: str) -> bytes:
         full = self._full(path)
         if not full.is_file():
-            raise FileNotFoundError(f"lake object not found: {clean_path(path)} (under {self.root})")
+            raise FileNotFoundError(
+                f"lake object not found: {clean_path(path)} (under {self.root})"
+            )
         return full.read_bytes()
 
     def exists(self, path: str) -> bool:
@@ -159,10 +162,8 @@ class AzureBlobLake(DataLake):
         from azure.core.exceptions import ResourceExistsError
 
         client = self._service().get_container_client(self.container)
-        try:
+        with contextlib.suppress(ResourceExistsError):
             client.create_container()
-        except ResourceExistsError:
-            pass
         return client
 
     def _name(self, path: str) -> str:
@@ -194,10 +195,8 @@ class AzureBlobLake(DataLake):
     def delete(self, path: str) -> None:
         from azure.core.exceptions import ResourceNotFoundError
 
-        try:
+        with contextlib.suppress(ResourceNotFoundError):
             self._container().delete_blob(self._name(path))
-        except ResourceNotFoundError:
-            pass
 
     def uri(self, path: str) -> str:
         return f"abfs://{self.container}/{self._name(path)}"

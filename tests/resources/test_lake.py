@@ -40,7 +40,7 @@ def test_list_is_sorted_and_scoped(lake: DataLake):
 
 
 def test_missing_object_error_names_the_path(lake: DataLake):
-    with pytest.raises(FileNotFoundError, match="raw/none.parquet"):
+    with pytest.raises(FileNotFoundError, match=r"raw/none\.parquet"):
         lake.read_bytes("raw/none.parquet")
 
 

@@ -11,7 +11,6 @@
 Partition ranges run in one process (single-run backfills).
 """
 
-
 import dagster as dg
 import pandas as pd
 
@@ -209,7 +208,9 @@ def training_set(
         "dagster_run_id": context.run.run_id,
     }
     lake.write_json(MANIFEST_PATH, manifest)
-    context.log.info(f"training set {manifest['partition_range']}: {len(train)}+{len(holdout)} rows")
+    context.log.info(
+        f"training set {manifest['partition_range']}: {len(train)}+{len(holdout)} rows"
+    )
     return dg.MaterializeResult(
         metadata={
             "partition_range": manifest["partition_range"],

@@ -1,8 +1,8 @@
 """Features and label of the classical model: will a flight arrive more than 15 minutes late?
 
 Only what is known before departure is a feature (no dep_delay, air_time or
-arr_time: they leak the answer); the origin's weather in the departure hour is. Pure pandas, shared by training, evaluation
-and later by the scoring path.
+arr_time: they leak the answer); the origin's weather in the departure hour
+is. Pure pandas, shared by training, evaluation and later the scoring path.
 """
 
 from __future__ import annotations

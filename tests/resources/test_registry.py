@@ -1,0 +1,61 @@
+"""The MLflow registry resource: dev and prod stores apart, aliases, promotion lineage."""
+
+from __future__ import annotations
+
+import mlflow.sklearn
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from resources.registry import LocalMlflowRegistry, RegistryError
+
+
+@pytest.fixture
+def registry(tmp_path) -> LocalMlflowRegistry:
+    return LocalMlflowRegistry(root=str(tmp_path / "mlflow"))
+
+
+def _log_model(registry: LocalMlflowRegistry, tmp_path) -> tuple[str, str]:
+    x = pd.DataFrame({"a": np.arange(20.0)})
+    model = LogisticRegression().fit(x, (x["a"] > 9).astype(int))
+    exp = registry.ensure_experiment("unit", "dev")
+    client = registry.client("dev")
+    run = client.create_run(exp)
+    path = tmp_path / "model"
+    mlflow.sklearn.save_model(model, path)
+    client.log_artifacts(run.info.run_id, str(path), "model")
+    return run.info.run_id, f"{run.info.artifact_uri}/model"
+
+
+def test_stores_are_separate_files(registry, tmp_path):
+    assert registry.tracking_uri("dev") != registry.tracking_uri("prod")
+    assert registry.tracking_uri("dev").endswith("mlflow-dev.db")
+    with pytest.raises(RegistryError, match="staging"):
+        registry.client("staging")
+
+
+def test_ensure_experiment_is_idempotent(registry):
+    assert registry.ensure_experiment("e1") == registry.ensure_experiment("e1")
+
+
+def test_register_moves_alias_and_promote_copies_with_lineage(registry, tmp_path):
+    run_id, uri = _log_model(registry, tmp_path)
+    v1 = registry.register("m", uri, run_id, {"mlops.code_version": "c1"}, alias="challenger")
+    v2 = registry.register("m", uri, run_id, {"mlops.code_version": "c2"}, alias="challenger")
+    assert registry.version_by_alias("m", "challenger").version == v2.version
+    assert registry.version_by_alias("m", "champion") is None
+    assert registry.version_by_alias("m", "champion", "prod") is None
+
+    prod = registry.promote("m", str(v1.version), tags={"mlops.approved_by": "lead"})
+    assert prod.aliases == ["champion"]
+    assert prod.tags["mlops.source_version"] == str(v1.version)
+    assert prod.tags["mlops.code_version"] == "c1"
+    assert prod.tags["mlops.approved_by"] == "lead"
+    # the prod copy loads on its own, from the prod store's artifacts
+    path = registry.download_model("m", str(prod.version), "prod")
+    assert "artifacts-prod" in path
+    loaded = mlflow.sklearn.load_model(path)
+    assert loaded.predict(pd.DataFrame({"a": [0.0, 19.0]})).tolist() == [0, 1]
+    # dev is untouched by promotion
+    assert [str(v.version) for v in registry.versions("m", "dev")] == ["1", "2"]

@@ -1,0 +1,96 @@
+"""The code location loads in every environment and follows the naming rules.
+
+Protects: `dagster definitions validate` on the workspace, each environment's
+resources binding, one lowercase kind vocabulary, keys prefixed by scenario,
+lifecycle-stage groups, owners on every asset, and the instance config.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import yaml
+
+from mlops_assets import naming
+from mlops_assets.definitions import build_defs
+from mlops_assets.scenarios.registry import SCENARIOS
+from resources.env import ENVS, current_env
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_every_environment_loads(env):
+    dg.Definitions.validate_loadable(build_defs(env))
+
+
+def test_dagster_cli_validates_the_workspace(tmp_path):
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "MLOPS_HOME": str(tmp_path / "mlops")}
+    done = subprocess.run(
+        [sys.executable, "-m", "dagster", "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Validation successful" in done.stdout + done.stderr
+
+
+def test_unknown_environment_is_an_error(monkeypatch):
+    monkeypatch.setenv("MLOPS_ENV", "staging")
+    with pytest.raises(ValueError, match="staging"):
+        current_env()
+    monkeypatch.delenv("MLOPS_ENV")
+    assert current_env() == "local"
+
+
+def test_asset_specs_follow_the_naming_rules():
+    specs = build_defs("local").resolve_all_asset_specs()
+    scenarios = set(SCENARIOS)
+    assert specs
+    for spec in specs:
+        name = spec.key.to_user_string()
+        assert len(spec.key.path) == 2 and spec.key.path[0] in scenarios, name
+        assert spec.group_name in naming.GROUPS, name
+        assert spec.kinds and spec.kinds <= naming.KINDS, (name, spec.kinds)
+        assert spec.owners == naming.OWNERS, name
+        assert spec.tags.get("scenario") == spec.key.path[0], name
+        assert spec.description, f"{name} needs a docstring"
+
+
+def test_classical_graph_has_the_lifecycle_assets():
+    keys = {s.key.to_user_string() for s in build_defs("local").resolve_all_asset_specs()}
+    assert keys == {
+        "classical/raw_flights",
+        "classical/validated_flights",
+        "classical/training_set",
+        "classical/candidate_model",
+        "classical/model_evaluation",
+        "classical/registered_model",
+    }
+
+
+def test_gates_are_blocking_checks():
+    defs = build_defs("local")
+    checks = {
+        (c.asset_key.to_user_string(), c.name): c.blocking
+        for a in defs.resolve_asset_graph().assets_defs
+        for c in a.check_specs
+    }
+    assert checks[("classical/model_evaluation", "no_worse_than_champion")]
+    assert checks[("classical/model_evaluation", "slice_gap")]
+    assert all(checks[("classical/raw_flights", c)] for c in ("schema", "nulls", "ranges"))
+
+
+def test_instance_config_is_valid(tmp_path):
+    (tmp_path / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
+    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
+        assert instance.run_retries_enabled
+    assert yaml.safe_load((ROOT / "workspace.yaml").read_text())["load_from"]
