@@ -13,10 +13,6 @@ import warnings
 
 import dagster as dg
 
-from mlops_assets.definitions import build_defs
-from mlops_assets.scenarios.classical import SPEC
-from resources.env import current_env, mlops_home
-
 DATA_RANGE = ("2013-01-01", "2013-06-30")
 
 
@@ -43,8 +39,14 @@ def _metadata(result, artifact: str) -> dict:
 
 
 def main() -> int:
-    warnings.filterwarnings("ignore", category=dg.BetaWarning)
+    # The demo prints its own progress; library warnings go to child processes' stderr too.
+    warnings.filterwarnings("ignore")
+    os.environ.setdefault("PYTHONWARNINGS", "ignore")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    from mlops_assets.definitions import build_defs
+    from mlops_assets.scenarios.classical import SPEC
+    from resources.env import current_env, mlops_home
+
     if "DAGSTER_HOME" not in os.environ:
         print("DAGSTER_HOME is not set; run `make demo`", file=sys.stderr)
         return 2
