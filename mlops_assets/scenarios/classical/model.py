@@ -35,6 +35,16 @@ SKOPS_TRUSTED_TYPES = [
 ]
 
 
+def pip_requirements() -> list[str]:
+    """What the model needs at scoring time, pinned; MLflow's inference would add whatever
+    the training process happened to import (pytest, rich...), which the allowlist refuses."""
+    from importlib.metadata import version
+
+    return [
+        f"{pkg}=={version(pkg)}" for pkg in ("scikit-learn", "numpy", "pandas", "scipy", "skops")
+    ]
+
+
 def build_pipeline(params: Mapping[str, float]) -> Pipeline:
     unknown = set(params) - set(DEFAULT_PARAMS)
     if unknown:

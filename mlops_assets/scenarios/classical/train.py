@@ -22,6 +22,7 @@ from mlops_assets.scenarios.classical.features import FEATURES, LABEL
 from mlops_assets.scenarios.classical.model import (
     SKOPS_TRUSTED_TYPES,
     build_pipeline,
+    pip_requirements,
     score,
 )
 from mlops_assets.training_io import (
@@ -89,6 +90,7 @@ def run(argv: list[str]) -> dict[str, Any]:
             signature=infer_signature(example, model.predict(example)),
             input_example=example,
             skops_trusted_types=SKOPS_TRUSTED_TYPES,
+            pip_requirements=pip_requirements(),
         )
         pngs = {}
         for fname, fig in _plots(model, holdout).items():
