@@ -13,6 +13,7 @@ import dagster as dg
 from mlops_assets.factory import build_lifecycle_defs
 from mlops_assets.scenarios.registry import SCENARIOS
 from resources.env import Env, current_env, resources_for
+from sensors import build_sensor_defs
 
 
 def build_defs(env: Env, resources: dict[str, Any] | None = None) -> dg.Definitions:
@@ -29,6 +30,7 @@ def build_defs(env: Env, resources: dict[str, Any] | None = None) -> dg.Definiti
     )
     return dg.Definitions.merge(
         *parts,
+        build_sensor_defs(),
         dg.Definitions(sensors=[automation], resources=resources or resources_for(env)),
     )
 

@@ -8,28 +8,49 @@ from __future__ import annotations
 import dagster as dg
 
 from mlops_assets import naming
+from mlops_assets.approve import build_approval
+from mlops_assets.batch import build_batch_predictions
+from mlops_assets.deploy import build_production_deployment
 from mlops_assets.model_development import build_candidate_model, build_model_evaluation
+from mlops_assets.promote import build_promoted_model
 from mlops_assets.register import build_registered_model
 from mlops_assets.spec import ScenarioSpec
+from mlops_assets.stage import build_staging_deployment
 
 
 def training_job_name(spec: ScenarioSpec) -> str:
     return f"{spec.name}_training_job"
 
 
+def promotion_job_name(spec: ScenarioSpec) -> str:
+    return f"{spec.name}_promotion_job"
+
+
 def build_lifecycle_defs(spec: ScenarioSpec) -> dg.Definitions:
-    assets = [
+    inner = [
         build_candidate_model(spec),
         build_model_evaluation(spec),
         build_registered_model(spec),
+        build_staging_deployment(spec),
     ]
+    outer = [build_approval(spec), build_promoted_model(spec), build_production_deployment(spec)]
+    batch, batch_schedule = build_batch_predictions(spec)
     training_job = dg.define_asset_job(
         training_job_name(spec),
         selection=dg.AssetSelection.assets(
-            naming.key(spec.name, spec.training_set_artifact),
-            *(a.key for a in assets),
+            naming.key(spec.name, spec.training_set_artifact), *(a.key for a in inner)
         ),
-        description=f"{spec.name}: training set -> candidate -> evaluation gates -> registry",
+        description=f"{spec.name}: training set -> candidate -> gates -> registry -> staging",
         tags=naming.scenario_tags(spec.name),
     )
-    return dg.Definitions(assets=assets, jobs=[training_job])
+    promotion_job = dg.define_asset_job(
+        promotion_job_name(spec),
+        selection=dg.AssetSelection.assets(*(a.key for a in outer[1:])),
+        description=f"{spec.name}: approved version -> prod registry -> blue/green production",
+        tags=naming.scenario_tags(spec.name),
+    )
+    return dg.Definitions(
+        assets=[*inner, *outer, batch],
+        jobs=[training_job, promotion_job],
+        schedules=[batch_schedule],
+    )

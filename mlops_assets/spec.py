@@ -18,6 +18,8 @@ import pandas as pd
 ScoreFn = Callable[[Any, pd.DataFrame], dict[str, float]]
 # (model, holdout frame, column) -> {segment value: metric}
 SliceFn = Callable[[Any, pd.DataFrame, str], dict[str, float]]
+# (model, request frame) -> predictions exactly as the scoring server returns them
+PredictFn = Callable[[Any, pd.DataFrame], list]
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,24 @@ class ScenarioSpec:
     slice_column: str
     max_slice_gap: float
     code_version: str
+    predict: PredictFn
+    request_frame: Callable[[pd.DataFrame], pd.DataFrame]
+    """Holdout rows -> the columns a client sends to the endpoint."""
+    batch_input_artifact: str
+    """Daily-partitioned asset the batch endpoint scores."""
+    partitions_def: Any
+    batch_frame: Callable[[Any, str], pd.DataFrame]
+    """(lake, day) -> rows to score, with identifying columns."""
+    batch_predict: Callable[[Any, pd.DataFrame], pd.DataFrame]
     default_params: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def staging_endpoint(self) -> str:
+        return f"{self.name}-staging"
+
+    @property
+    def online_endpoint(self) -> str:
+        return f"{self.name}-online"
 
     def better_or_close(self, challenger: float, champion: float, tolerance: float) -> bool:
         """True when the challenger is not worse than the champion by more than `tolerance`."""

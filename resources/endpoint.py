@@ -280,7 +280,7 @@ class LocalOnlineEndpoints(OnlineEndpoints):
 
     def set_traffic(self, endpoint, traffic, mirror=None):
         known = set(self._config(endpoint)["deployments"])
-        unknown = sorted(set(traffic) | set(mirror or {}) - known)
+        unknown = sorted((set(traffic) | set(mirror or {})) - known)
         if unknown:
             raise EndpointError(
                 f"endpoint {endpoint} has no deployment {unknown}; has {sorted(known)}"

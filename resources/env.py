@@ -17,6 +17,8 @@ from typing import Any, Literal
 import dagster as dg
 
 from resources.compute import AzureMLCompute, SubprocessCompute
+from resources.endpoint import LocalOnlineEndpoints
+from resources.governance import Governance
 from resources.lake import AzureBlobLake, LocalLake
 from resources.registry import AzureMLRegistry, LocalMlflowRegistry
 
@@ -44,6 +46,8 @@ def local_resources(home: Path) -> dict[str, Any]:
             root=str(home / "mlflow"), ui_url=os.environ.get("MLOPS_MLFLOW_UI_URL")
         ),
         "compute": SubprocessCompute(),
+        "endpoints": LocalOnlineEndpoints(root=str(home / "endpoints")),
+        "governance": Governance(audit_path=str(home / "governance" / "audit.jsonl")),
     }
 
 
@@ -68,6 +72,10 @@ def azure_resources() -> dict[str, Any]:
             pipes_container=dg.EnvVar("MLOPS_PIPES_CONTAINER"),
             storage_account_url=dg.EnvVar("MLOPS_LAKE_ACCOUNT_URL"),
         ),
+        # Managed online endpoints arrive with the Azure issue; until then the scoring
+        # server runs next to the Dagster deployment.
+        "endpoints": LocalOnlineEndpoints(root=str(mlops_home() / "endpoints")),
+        "governance": Governance(audit_path=str(mlops_home() / "governance" / "audit.jsonl")),
     }
 
 

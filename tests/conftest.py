@@ -87,9 +87,33 @@ def instance():
         yield inst
 
 
-@pytest.fixture
-def local_stores(tmp_path) -> dict:
-    """Embedded-default resources rooted at tmp_path, training in-process for speed."""
-    resources = local_resources(tmp_path / "mlops")
-    resources["compute"] = InProcessCompute()
+def stop_endpoints(resources: dict) -> None:
+    """Stop every scoring server these resources started (by PID)."""
+    for info in resources["endpoints"].list():
+        resources["endpoints"].stop(info.name)
+
+
+@pytest.fixture(scope="session")
+def landed(tmp_path_factory):
+    """Jan-Feb 2013 landed and validated once; tests work on copies of the lake."""
+    from tests.helpers import defs_with, land_days
+
+    home = tmp_path_factory.mktemp("landed")
+    with dg.instance_for_test() as inst:
+        result = land_days(defs_with(local_resources(home)), inst, "2013-01-01", "2013-02-28")
+    return home / "lake", result
+
+
+def make_stores(home: Path, landed_lake: Path) -> dict:
+    """Embedded-default resources under `home` with a copy of the landed lake."""
+    shutil.copytree(landed_lake, home / "lake")
+    resources = local_resources(home)
+    resources["compute"] = InProcessCompute()  # fast; one test covers the Pipes subprocess
     return resources
+
+
+@pytest.fixture
+def stores(tmp_path, landed):
+    resources = make_stores(tmp_path / "mlops", landed[0])
+    yield resources
+    stop_endpoints(resources)

@@ -8,8 +8,6 @@ day duplicates nothing.
 
 from __future__ import annotations
 
-import shutil
-
 import dagster as dg
 import pandas as pd
 import pytest
@@ -17,28 +15,10 @@ import pytest
 from mlops_assets.scenarios.classical import SPEC
 from mlops_assets.scenarios.classical.data_assets import landing_path, raw_path, validated_path
 from mlops_assets.scenarios.classical.source import flights_for_day
-from resources.compute import InProcessCompute, SubprocessCompute
-from resources.env import local_resources
+from resources.compute import SubprocessCompute
 from tests.helpers import defs_with, land_days, materialized, metadata, train
 
 WORSE = {"max_iter": 2, "max_depth": 1, "learning_rate": 0.01}
-
-
-@pytest.fixture(scope="module")
-def landed(tmp_path_factory):
-    """Jan-Feb 2013 landed and validated once; each test works on a copy."""
-    home = tmp_path_factory.mktemp("landed")
-    with dg.instance_for_test() as inst:
-        result = land_days(defs_with(local_resources(home)), inst, "2013-01-01", "2013-02-28")
-    return home / "lake", result
-
-
-@pytest.fixture
-def stores(tmp_path, landed) -> dict:
-    shutil.copytree(landed[0], tmp_path / "mlops" / "lake")
-    resources = local_resources(tmp_path / "mlops")
-    resources["compute"] = InProcessCompute()
-    return resources
 
 
 def test_data_job_lands_and_validates_every_day(landed, stores):

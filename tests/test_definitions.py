@@ -74,6 +74,11 @@ def test_classical_graph_has_the_lifecycle_assets():
         "classical/candidate_model",
         "classical/model_evaluation",
         "classical/registered_model",
+        "classical/staging_deployment",
+        "classical/approval",
+        "classical/promoted_model",
+        "classical/production_deployment",
+        "classical/batch_predictions",
     }
 
 
@@ -87,6 +92,9 @@ def test_gates_are_blocking_checks():
     assert checks[("classical/model_evaluation", "no_worse_than_champion")]
     assert checks[("classical/model_evaluation", "slice_gap")]
     assert all(checks[("classical/raw_flights", c)] for c in ("schema", "nulls", "ranges"))
+    staging = ("smoke", "latency_slo", "bad_input", "package_allowlist")
+    assert all(checks[("classical/staging_deployment", c)] for c in staging)
+    assert checks[("classical/production_deployment", "canary")]
 
 
 def test_instance_config_is_valid(tmp_path):

@@ -26,6 +26,12 @@ SPEC = ScenarioSpec(
     slice_column="origin",
     max_slice_gap=0.08,
     code_version="classical-hgb-v1",
+    predict=model.predict,
+    request_frame=model.request_frame,
+    batch_input_artifact="validated_flights",
+    partitions_def=data_assets.daily,
+    batch_frame=data_assets.batch_frame,
+    batch_predict=model.batch_predict,
     default_params=model.DEFAULT_PARAMS,
 )
 

@@ -16,7 +16,13 @@ import pandas as pd
 
 from mlops_assets import naming
 from mlops_assets.scenarios.classical import schema
-from mlops_assets.scenarios.classical.features import DATE, LABEL, build_features, split_by_time
+from mlops_assets.scenarios.classical.features import (
+    DATE,
+    LABEL,
+    build_features,
+    build_inference_features,
+    split_by_time,
+)
 from mlops_assets.scenarios.classical.source import FIRST_DAY, flights_for_day
 from resources.lake import DataLake
 
@@ -161,6 +167,11 @@ def validated_flights(context: dg.AssetExecutionContext, lake: DataLake) -> dg.M
             "preview": dg.MetadataValue.md(first.head(5).to_markdown(index=False)),
         }
     )
+
+
+def batch_frame(lake: DataLake, day: str) -> pd.DataFrame:
+    """Every scheduled flight of a validated day, as features with its identifiers."""
+    return build_inference_features(lake.read_parquet(validated_path(day)))
 
 
 class TrainingSetConfig(dg.Config):

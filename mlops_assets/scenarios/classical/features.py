@@ -18,27 +18,41 @@ DATE = "flight_date"
 LATE_MINUTES = 15
 
 
+IDS = ["carrier", "flight", "origin", "time_hour"]
+
+
+def build_inference_features(flights: pd.DataFrame) -> pd.DataFrame:
+    """Features of scheduled flights (known before departure), with the date; no label."""
+    dates = pd.to_datetime(flights[["year", "month", "day"]])
+    return pd.DataFrame(
+        {
+            "flight": flights["flight"].astype("int64"),
+            "time_hour": flights["time_hour"].astype(str),
+            "carrier": flights["carrier"].astype(str),
+            "origin": flights["origin"].astype(str),
+            "dest": flights["dest"].astype(str),
+            "month": flights["month"].astype("int64"),
+            "day_of_week": dates.dt.day_of_week.astype("int64"),
+            "dep_hour": (flights["sched_dep_time"] // 100).astype("int64"),
+            "sched_arr_hour": (flights["sched_arr_time"] // 100).astype("int64"),
+            "distance": flights["distance"].astype("float64"),
+            # weather at the origin in the departure hour; NaN where unobserved
+            **{w: flights[w].astype("float64") for w in WEATHER},
+            DATE: dates.dt.strftime("%Y-%m-%d"),
+        }
+    ).reset_index(drop=True)
+
+
 def build_features(flights: pd.DataFrame) -> pd.DataFrame:
     """Feature frame with label and date; cancelled flights (no arrival) are dropped."""
     arrived = flights[flights["arr_delay"].notna()]
-    dates = pd.to_datetime(arrived[["year", "month", "day"]])
-    out = pd.DataFrame(
-        {
-            "carrier": arrived["carrier"].astype(str),
-            "origin": arrived["origin"].astype(str),
-            "dest": arrived["dest"].astype(str),
-            "month": arrived["month"].astype("int64"),
-            "day_of_week": dates.dt.day_of_week.astype("int64"),
-            "dep_hour": (arrived["sched_dep_time"] // 100).astype("int64"),
-            "sched_arr_hour": (arrived["sched_arr_time"] // 100).astype("int64"),
-            "distance": arrived["distance"].astype("float64"),
-            # weather at the origin in the departure hour; NaN where unobserved
-            **{w: arrived[w].astype("float64") for w in WEATHER},
-            LABEL: (arrived["arr_delay"] > LATE_MINUTES).astype("int64"),
-            DATE: dates.dt.strftime("%Y-%m-%d"),
-        }
+    out = build_inference_features(arrived)
+    out.insert(
+        len(out.columns) - 1,
+        LABEL,
+        (arrived["arr_delay"].to_numpy() > LATE_MINUTES).astype("int64"),
     )
-    return out.reset_index(drop=True)
+    return out
 
 
 def split_by_time(features: pd.DataFrame, holdout_days: int) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -17,7 +17,13 @@ from sklearn.metrics import accuracy_score, f1_score, log_loss, roc_auc_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OrdinalEncoder
 
-from mlops_assets.scenarios.classical.features import CATEGORICAL, FEATURES, LABEL, NUMERIC
+from mlops_assets.scenarios.classical.features import (
+    CATEGORICAL,
+    FEATURES,
+    IDS,
+    LABEL,
+    NUMERIC,
+)
 
 DEFAULT_PARAMS: dict[str, float] = {
     "learning_rate": 0.05,
@@ -74,6 +80,25 @@ def build_pipeline(params: Mapping[str, float]) -> Pipeline:
 
 def late_probability(model, frame: pd.DataFrame) -> np.ndarray:
     return model.predict_proba(frame[FEATURES])[:, 1]
+
+
+def predict(model, frame: pd.DataFrame) -> list:
+    """Class labels, as the scoring server returns them for this model."""
+    return model.predict(frame[FEATURES]).tolist()
+
+
+def request_frame(holdout: pd.DataFrame) -> pd.DataFrame:
+    """What a client sends: the feature columns only."""
+    return holdout[FEATURES].reset_index(drop=True)
+
+
+def batch_predict(model, frame: pd.DataFrame) -> pd.DataFrame:
+    """Late probability and label for every scheduled flight, in one vectorized call."""
+    proba = late_probability(model, frame)
+    out = frame[[c for c in IDS if c in frame.columns]].copy()
+    out["late_probability"] = proba
+    out["late_predicted"] = (proba >= 0.5).astype("int8")
+    return out
 
 
 def score(model, frame: pd.DataFrame) -> dict[str, float]:

@@ -1,0 +1,142 @@
+"""Generic staging stage: the registered challenger on a staging endpoint, tested.
+
+`staging_deployment` deploys the dev registry's `challenger` to the scenario's
+staging endpoint and runs four blocking checks against the live server:
+smoke (same predictions as in-process), latency under a bounded concurrent
+load (p99 below the SLO), the bad-input suite (4xx only, still serving) and
+the package allowlist on the model's environment. The outcome is tagged on
+the registry version (`mlops.staging`), which approval requires; a refused
+environment is written to the audit trail.
+"""
+
+import dagster as dg
+
+from mlops_assets import endpoint_checks as checks
+from mlops_assets import naming
+from mlops_assets.spec import ScenarioSpec
+from resources.endpoint import OnlineEndpoints
+from resources.governance import Governance
+from resources.lake import DataLake
+from resources.registry import ModelRegistry
+
+CHECKS = ("smoke", "latency_slo", "bad_input", "package_allowlist")
+SAMPLE_ROWS = 64
+
+
+class StagingConfig(dg.Config):
+    slo_p99_ms: float = 250.0
+    load_requests: int = 300
+    load_concurrency: int = 8
+
+
+def build_staging_deployment(spec: ScenarioSpec) -> dg.AssetsDefinition:
+    key = naming.key(spec.name, "staging_deployment")
+
+    @dg.asset(
+        key=key,
+        deps=[naming.key(spec.name, "registered_model")],
+        group_name=naming.DEPLOYMENT,
+        kinds={"fastapi", "mlflow"},
+        owners=naming.OWNERS,
+        tags=naming.scenario_tags(spec.name),
+        check_specs=[dg.AssetCheckSpec(c, asset=key, blocking=True) for c in CHECKS],
+    )
+    def staging_deployment(
+        context: dg.AssetExecutionContext,
+        config: StagingConfig,
+        lake: DataLake,
+        registry: ModelRegistry,
+        endpoints: OnlineEndpoints,
+        governance: Governance,
+    ) -> dg.MaterializeResult:
+        """The current challenger serving on the staging endpoint, with its test results."""
+        mv = registry.version_by_alias(spec.model_name, naming.CHALLENGER_ALIAS, "dev")
+        if mv is None:
+            raise dg.Failure(f"{spec.model_name} has no '{naming.CHALLENGER_ALIAS}' to stage")
+        version = str(mv.version)
+        model_dir = registry.download_model(spec.model_name, version, "dev")
+        info = endpoints.create_or_update_deployment(
+            spec.staging_endpoint, "blue", model_dir, spec.model_name, version
+        )
+        info = endpoints.set_traffic(spec.staging_endpoint, {"blue": 100})
+        base = info.scoring_uri.rsplit("/", 1)[0]
+        key_ = endpoints.get_keys(spec.staging_endpoint)["primary"]
+        context.log.info(f"staged {spec.model_name} v{version} at {info.scoring_uri}")
+
+        frame = spec.request_frame(lake.read_parquet(spec.holdout_path).head(SAMPLE_ROWS))
+        expected = spec.predict(spec.load_model(model_dir), frame)
+        smoke = checks.smoke(base, key_, "blue", frame, expected)
+        load = checks.load_test(
+            base,
+            key_,
+            "blue",
+            checks.azureml_payload(frame.head(1)),
+            requests=config.load_requests,
+            concurrency=config.load_concurrency,
+        )
+        bad = checks.bad_input_suite(base, key_, "blue", frame)
+        violations = checks.package_violations(model_dir, checks.load_allowlist())
+
+        target = f"{spec.model_name}:{version}"
+        if violations:
+            governance.audit().record(
+                "stage", "staging_deployment", target, "preprod", "failed",
+                reason="package allowlist: " + "; ".join(violations),
+            )  # fmt: skip
+        passed = {
+            "smoke": smoke["passed"],
+            "latency_slo": load["errors"] == 0 and load["p99_ms"] <= config.slo_p99_ms,
+            "bad_input": all(r["ok"] for r in bad),
+            "package_allowlist": not violations,
+        }
+        outcome = "passed" if all(passed.values()) else "failed"
+        client = registry.client("dev")
+        client.set_model_version_tag(spec.model_name, version, "mlops.staging", outcome)
+        client.set_model_version_tag(
+            spec.model_name, version, "mlops.staging_run", context.run.run_id
+        )
+        bad_md = "\n".join(
+            ["| case | status | ok |", "|---|---|---|"]
+            + [f"| {r['case']} | {r['status']} | {'yes' if r['ok'] else 'NO'} |" for r in bad]
+        )
+        results = [
+            dg.AssetCheckResult(
+                check_name="smoke",
+                passed=passed["smoke"],
+                metadata={k: v for k, v in smoke.items() if k != "passed"},
+            ),
+            dg.AssetCheckResult(
+                check_name="latency_slo",
+                passed=passed["latency_slo"],
+                description=f"p99 {load['p99_ms']:.1f} ms (SLO {config.slo_p99_ms} ms), "
+                f"{load['errors']} errors in {load['requests']} requests",
+                metadata={**load, "slo_p99_ms": config.slo_p99_ms},
+            ),
+            dg.AssetCheckResult(
+                check_name="bad_input",
+                passed=passed["bad_input"],
+                description=", ".join(r["case"] for r in bad if not r["ok"]) or None,
+                metadata={"cases": dg.MetadataValue.md(bad_md)},
+            ),
+            dg.AssetCheckResult(
+                check_name="package_allowlist",
+                passed=passed["package_allowlist"],
+                description="; ".join(violations) or None,
+                metadata={"violations": len(violations)},
+            ),
+        ]
+        return dg.MaterializeResult(
+            metadata={
+                "model_name": spec.model_name,
+                "version": int(version),
+                "endpoint": spec.staging_endpoint,
+                "scoring_uri": dg.MetadataValue.url(info.scoring_uri),
+                "staging": outcome,
+                "p50_ms": load["p50_ms"],
+                "p99_ms": load["p99_ms"],
+                "rps": load["rps"],
+            },
+            check_results=results,
+        )
+
+    return staging_deployment

@@ -1,0 +1,173 @@
+"""The scoring request path shared by `POST /score` (Azure ML) and `/invocations` (MLflow).
+
+Order of checks, cheapest first: request id, key (401), deployment (404 for an
+unknown pinned name), content type (415), body size (413), JSON (400), shape and
+signature (400). Then the model (500 if it raises on valid input), the inference
+log row (the answer waits until it is durable; 503 if it cannot be written), and
+the answer: a JSON list for /score (as Azure ML returns for an MLflow model),
+`{"predictions": [...]}` for /invocations (as `mlflow models serve` does).
+
+Design constraints: no pandas and no per-value Python work here; one orjson
+parse, one `Table`, one set of typed columns per request. Every failure path
+returns the JSON error body of `serving.errors`; nothing a client sends can
+produce a 5xx.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from serving.batching import ModelError
+from serving.collector import LogWriteError
+from serving.errors import ApiError, error_response
+from serving.runtime import Deployment, Runtime
+from serving.scoring.errors import InputError
+from serving.scoring.parsing import Table, parse_azureml, parse_mlflow
+from serving.state import ServerState
+
+Format = Literal["azureml", "mlflow"]
+_REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
+_DUMP = orjson.OPT_SERIALIZE_NUMPY
+
+
+def decode_json(body: bytes) -> Any:
+    if not body:
+        raise InputError("malformed_json", "the request body is empty")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        # Python's json (so MLflow's own client) writes NaN and Infinity for odd floats;
+        # parse those like `mlflow models serve` does and let the schema judge the values.
+        if b"NaN" in body or b"Infinity" in body:
+            try:
+                return json.loads(body)
+            except ValueError:
+                pass
+        raise InputError("malformed_json", f"the body is not valid JSON: {exc}") from None
+
+
+def _check_content_type(header: str | None) -> None:
+    mime, _, params = (header or "").partition(";")
+    charset = params.strip().lower()
+    if mime.strip().lower() != "application/json" or charset not in ("", "charset=utf-8"):
+        raise ApiError(415, "unsupported_media_type",
+                       f"send the body as 'application/json' (UTF-8); got {header!r}")
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    length = request.headers.get("content-length")
+    if length is not None and (not length.isdigit() or int(length) > limit):
+        raise ApiError(413, "payload_too_large", f"the body is {length} bytes; this endpoint "
+                                                 f"accepts at most {limit}")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, "payload_too_large", f"the body exceeds {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _row(runtime: Runtime, deployment: Deployment, request_id: str, received: float,
+         status: int, latency_ms: float, table: Table, outputs: Any, error: str | None,
+         mirror: bool) -> tuple[str, bytes]:
+    when = datetime.fromtimestamp(received, UTC)
+    row = {"request_id": request_id, "timestamp": when.isoformat(),
+           "endpoint": runtime.settings.endpoint, "deployment": deployment.name,
+           "model_name": deployment.settings.model_name,
+           "model_version": deployment.settings.model_version, "mirror": mirror,
+           "status": status, "latency_ms": round(latency_ms, 3),
+           "inputs": {"columns": table.columns, "data": table.log_rows()},
+           "outputs": outputs, "error": error}
+    return when.strftime("%Y-%m-%d"), orjson.dumps(row, option=_DUMP, default=str) + b"\n"
+
+
+async def _mirror(state: ServerState, runtime: Runtime, name: str, table: Table,
+                  request_id: str) -> None:
+    """Score a copy on another deployment; log it, count it, discard the answer."""
+    deployment = runtime.deployments[name]
+    received, started = time.time(), time.perf_counter()
+    outputs, error, status = None, None, 200
+    try:
+        arrays = deployment.model.schema.to_arrays(table)
+        outputs = await deployment.batcher.predict(arrays, table.nrows)
+    except InputError as exc:
+        status, error = 400, exc.message
+    except ModelError as exc:
+        status, error = 500, str(exc)
+    latency_ms = (time.perf_counter() - started) * 1000
+    day, line = _row(runtime, deployment, request_id, received, status, latency_ms, table,
+                     outputs, error, mirror=True)
+    with contextlib.suppress(LogWriteError):  # nobody waits on a mirrored copy
+        runtime.writer.append_nowait(day, line)
+    state.metrics.observe_mirror(name, status)
+
+
+async def score(request: Request, state: ServerState, fmt: Format) -> Response:
+    """Answer one scoring request (never raises)."""
+    started, received = time.perf_counter(), time.time()
+    runtime = state.runtime  # one snapshot for the whole request (see serving.runtime)
+    headers = request.headers
+    request_id = headers.get("x-request-id") or str(uuid.uuid4())
+    reply_headers = {"x-request-id": request_id}
+    deployment: Deployment | None = None
+    pinned: str | None = None
+    try:
+        if not _REQUEST_ID.match(request_id):
+            reply_headers["x-request-id"] = request_id = str(uuid.uuid4())
+            raise ApiError(400, "invalid_request_id",
+                           "x-request-id must be 1-128 printable ASCII characters")
+        if not runtime.authorized(headers.get("authorization")):
+            raise ApiError(401, "unauthorized", "send 'Authorization: Bearer <key>' with one "
+                                                "of the endpoint's keys",
+                           {"www-authenticate": "Bearer"})
+        pinned = headers.get("azureml-model-deployment")
+        deployment = runtime.resolve(pinned, request_id)
+        reply_headers["azureml-model-deployment"] = deployment.name
+        _check_content_type(headers.get("content-type"))
+        payload = decode_json(await _read_body(request, runtime.settings.max_body_bytes))
+        table = parse_azureml(payload) if fmt == "azureml" else parse_mlflow(payload)
+        arrays = deployment.model.schema.to_arrays(table)
+    except (ApiError, InputError) as exc:
+        status = exc.status if isinstance(exc, ApiError) else 400
+        if isinstance(exc, ApiError):
+            reply_headers.update(exc.headers)
+        state.metrics.observe(deployment.name if deployment else "", status,
+                              time.perf_counter() - started)
+        return error_response(status, exc.code, exc.message, reply_headers)
+
+    if not pinned:  # as in Azure ML, a request pinned to a deployment is not mirrored
+        for name in runtime.router.mirrors(request_id, deployment.name):
+            state.spawn(_mirror(state, runtime, name, table, request_id))
+
+    outputs, error, status = None, None, 200
+    try:
+        outputs = await deployment.batcher.predict(arrays, table.nrows)
+    except ModelError as exc:
+        status, error = 500, str(exc)
+    latency_ms = (time.perf_counter() - started) * 1000
+    day, line = _row(runtime, deployment, request_id, received, status, latency_ms, table,
+                     outputs, error, mirror=False)
+    try:
+        await runtime.writer.append(day, line)
+    except LogWriteError as exc:
+        status, outputs, error = 503, None, f"the inference log is unavailable: {exc}"
+    state.metrics.observe(deployment.name, status, time.perf_counter() - started)
+    if status == 503:
+        return error_response(503, "inference_log_unavailable", error or "", reply_headers)
+    if status == 500:
+        return error_response(500, "model_error", f"the model failed on valid input: {error}",
+                              reply_headers)
+    body = outputs if fmt == "azureml" else {"predictions": outputs}
+    return Response(orjson.dumps(body, option=_DUMP, default=str), headers=reply_headers,
+                    media_type="application/json")

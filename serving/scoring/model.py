@@ -1,0 +1,130 @@
+"""Load a local MLflow model directory and predict on validated columns.
+
+Framework-free: training and batch-scoring code can use `ServedModel` to score
+exactly the way the online endpoint does.
+
+Design constraints:
+- The MLmodel YAML is read directly for the signature and flavor settings, so a
+  request is checked by `InputSchema` (cheap) instead of pyfunc's schema
+  enforcement (milliseconds per call).
+- sklearn-flavor models are loaded with `mlflow.sklearn.load_model` (skops trusted
+  types come from the MLmodel file) and called through the flavor's `predict_fn`
+  directly; other flavors fall back to `mlflow.pyfunc` and its own checks.
+- mlflow is imported lazily, so importing this module stays cheap.
+- `predict_arrays` scores several requests in one model call (one DataFrame for
+  the batch) and splits the predictions back per request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from serving.scoring.schema import InputSchema
+
+Arrays = dict[str, np.ndarray]
+
+
+class ModelLoadError(RuntimeError):
+    """The model directory is missing, unreadable or not servable."""
+
+
+def read_mlmodel(path: str | Path) -> dict[str, Any]:
+    """The parsed MLmodel file of a local model directory."""
+    mlmodel = Path(path) / "MLmodel"
+    try:
+        meta = yaml.safe_load(mlmodel.read_text())
+    except OSError as exc:
+        raise ModelLoadError(f"cannot read {mlmodel}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise ModelLoadError(f"{mlmodel} is not valid YAML: {exc}") from exc
+    if not isinstance(meta, dict) or not isinstance(meta.get("flavors"), dict):
+        raise ModelLoadError(f"{mlmodel} has no 'flavors' section")
+    return meta
+
+
+def to_rows(raw: Any, nrows: int) -> list[Any]:
+    """A model's output as one JSON-able entry per input row (MLflow's 'records' rules)."""
+    if isinstance(raw, np.ndarray):
+        out = raw.tolist()
+    elif isinstance(raw, pd.DataFrame):
+        out = raw.to_dict(orient="records")
+    elif isinstance(raw, pd.Series):
+        out = raw.tolist()
+    elif isinstance(raw, list):
+        out = raw
+    else:
+        raise TypeError(f"the model returned {type(raw).__name__}; the scoring server needs "
+                        "one prediction per row (array, list, Series or DataFrame)")
+    if len(out) != nrows:
+        raise ValueError(f"the model returned {len(out)} predictions for {nrows} rows")
+    return out
+
+
+class ServedModel:
+    """One loaded MLflow model, its input schema and its predict function."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path).resolve()
+        meta = read_mlmodel(self.path)
+        signature = (meta.get("signature") or {}).get("inputs")
+        if not signature:
+            raise ModelLoadError(f"{self.path} has no input signature; the scoring server "
+                                 "validates every request against one")
+        try:
+            self.schema = InputSchema.from_signature_json(signature)
+        except ValueError as exc:
+            raise ModelLoadError(f"{self.path}: {exc}") from exc
+        flavors = meta["flavors"]
+        pyfunc_conf = flavors.get("python_function") or {}
+        self.flavor = "sklearn" if "sklearn" in flavors else "python_function"
+        self.predict_fn = str(pyfunc_conf.get("predict_fn") or "predict")
+        self.run_id: str | None = meta.get("run_id")
+        self.model_uuid: str | None = meta.get("model_uuid")
+        self._predict = self._load()
+
+    def _load(self) -> Callable[[pd.DataFrame], Any]:
+        try:
+            if self.flavor == "sklearn":
+                import mlflow.sklearn
+
+                model = mlflow.sklearn.load_model(str(self.path))
+                return getattr(model, self.predict_fn)
+            import mlflow.pyfunc
+
+            return mlflow.pyfunc.load_model(str(self.path)).predict
+        except Exception as exc:  # any loader failure means "not servable"
+            raise ModelLoadError(f"cannot load {self.path}: {exc}") from exc
+
+    def frame(self, arrays: Arrays) -> pd.DataFrame:
+        """A DataFrame in signature order; columns are already typed numpy arrays."""
+        return pd.DataFrame(arrays, columns=self.schema.names, copy=False)
+
+    def predict(self, arrays: Arrays, nrows: int) -> list[Any]:
+        """Predictions for one request's validated columns."""
+        return to_rows(self._predict(self.frame(arrays)), nrows)
+
+    def predict_arrays(self, batch: Sequence[tuple[Arrays, int]]) -> list[list[Any]]:
+        """One model call for several requests; returns each request's predictions."""
+        if len(batch) == 1:
+            arrays, nrows = batch[0]
+            return [self.predict(arrays, nrows)]
+        merged = {name: np.concatenate([arrays[name] for arrays, _ in batch])
+                  for name in self.schema.names}
+        total = sum(nrows for _, nrows in batch)
+        rows = to_rows(self._predict(self.frame(merged)), total)
+        out, start = [], 0
+        for _, nrows in batch:
+            out.append(rows[start:start + nrows])
+            start += nrows
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        return {"path": str(self.path), "flavor": self.flavor, "predict_fn": self.predict_fn,
+                "run_id": self.run_id, "model_uuid": self.model_uuid,
+                "inputs": self.schema.to_dict()}

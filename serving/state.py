@@ -1,0 +1,112 @@
+"""Process-wide state of a scoring server: the current runtime, reload, metrics.
+
+Reload protocol (key rotation, traffic shifts, new model versions): the control
+plane rewrites the config file, then sends `POST /-/reload` with a currently valid
+key, or SIGHUP to the process. The new file is validated and its models loaded on
+a thread while the old runtime keeps serving; only a complete, valid runtime
+replaces it (one reference assignment), otherwise the old one stays and the
+error is reported. Requests in flight finish on the snapshot they started with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import resource
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from serving.metrics import Metrics, family
+from serving.runtime import Runtime, WriterPool, build_runtime
+from serving.settings import CONFIG_ENV, ConfigError, ServingSettings
+
+_log = logging.getLogger(__name__)
+
+
+class ServerState:
+    """Everything one server process holds; `runtime` is swapped on reload."""
+
+    def __init__(self, settings: ServingSettings) -> None:
+        # Model calls run here; a batcher keeps at most one call per deployment in flight.
+        self.executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="predict")
+        self.writers = WriterPool()
+        self.metrics = Metrics()
+        self.started = time.time()
+        self.reloads = 0
+        self.background: set[asyncio.Task[Any]] = set()
+        self.runtime: Runtime = build_runtime(settings, self.executor, self.writers)
+        self._reload_lock: asyncio.Lock | None = None
+
+    async def reload(self) -> Runtime:
+        """Re-read the config file and swap in its runtime (raises, keeping the old one)."""
+        if self._reload_lock is None:
+            self._reload_lock = asyncio.Lock()
+        async with self._reload_lock:
+            source = self.runtime.settings.source or os.environ.get(CONFIG_ENV)
+            if not source:
+                raise ConfigError(f"no config file to reload: start with --config or "
+                                  f"{CONFIG_ENV}")
+            settings = await asyncio.to_thread(ServingSettings.from_file, source)
+            runtime = await asyncio.to_thread(build_runtime, settings, self.executor,
+                                              self.writers, self.runtime)
+            self.runtime = runtime
+            self.reloads += 1
+            _log.info("reloaded %s: deployments %s, traffic %s", source,
+                      sorted(runtime.deployments), dict(settings.traffic))
+            return runtime
+
+    def spawn(self, coro: Any) -> None:
+        """Run a fire-and-forget coroutine (a mirrored request) and keep it referenced."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=False)
+        self.writers.close()
+
+    def health(self) -> dict[str, Any]:
+        runtime = self.runtime
+        return {"status": "ok", "endpoint": runtime.settings.endpoint,
+                "uptime_s": round(time.time() - self.started, 3), "reloads": self.reloads,
+                "deployments": runtime.describe()}
+
+    def render_metrics(self) -> str:
+        runtime = self.runtime
+        deps = sorted(runtime.deployments.values(), key=lambda d: d.name)
+        writer = runtime.writer
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        try:  # Linux; elsewhere fall back to the peak (ru_maxrss is KiB on Linux)
+            with open("/proc/self/statm") as statm:
+                rss = int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except OSError:
+            rss = usage.ru_maxrss * 1024
+        extra = [
+            family("model_info", "gauge", "Model served by each deployment (value is 1).",
+                   [({"deployment": d.name, "model_name": d.settings.model_name,
+                      "model_version": d.settings.model_version}, 1) for d in deps]),
+            family("traffic_percent", "gauge", "Live traffic share of each deployment.",
+                   [({"deployment": d.name}, runtime.settings.traffic.get(d.name, 0))
+                    for d in deps]),
+            family("mirror_traffic_percent", "gauge", "Mirrored traffic share per deployment.",
+                   [({"deployment": d.name}, runtime.settings.mirror_traffic.get(d.name, 0))
+                    for d in deps]),
+            family("model_batches_total", "counter", "Model calls (each may batch requests).",
+                   [({"deployment": d.name}, d.batcher.batches) for d in deps]),
+            family("model_batch_rows_total", "counter", "Rows scored in model calls.",
+                   [({"deployment": d.name}, d.batcher.rows) for d in deps]),
+            family("inference_log_rows_total", "counter", "Rows written durably to the log.",
+                   [({}, writer.rows_written)]),
+            family("inference_log_fsyncs_total", "counter", "Group commits (one fsync each).",
+                   [({}, writer.batches_written)]),
+            family("inference_log_write_errors_total", "counter", "Failed log writes.",
+                   [({}, writer.write_errors)]),
+            family("process_cpu_seconds_total", "counter", "User and system CPU time.",
+                   [({}, usage.ru_utime + usage.ru_stime)]),
+            family("process_resident_memory_bytes", "gauge", "Resident memory.", [({}, rss)]),
+            family("process_start_time_seconds", "gauge", "Start time (Unix seconds).",
+                   [({}, self.started)]),
+        ]
+        return self.metrics.render(extra)
