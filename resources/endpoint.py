@@ -181,7 +181,8 @@ class LocalOnlineEndpoints(OnlineEndpoints):
             change(config)
             ServingSettings.from_dict(config, base_dir=folder)  # refuse a bad config up front
             self._write(folder, "config.json", config)
-            self._ensure_running(endpoint, folder, config, reload=old is not None)
+            # The running server only knows the old keys: authorize its reload with those.
+            self._ensure_running(endpoint, folder, old or config, reload=old is not None)
         return self.get(endpoint)
 
     def _new_config(self, endpoint: str, folder: Path) -> dict[str, Any]:
