@@ -65,8 +65,12 @@ def create_app(settings: ServingSettings) -> Starlette:
 
     async def reload(request: Request) -> Response:
         if not state.runtime.authorized(request.headers.get("authorization")):
-            return error_response(401, "unauthorized", "reloading needs a current endpoint key",
-                                  {"www-authenticate": "Bearer"})
+            return error_response(
+                401,
+                "unauthorized",
+                "reloading needs a current endpoint key",
+                {"www-authenticate": "Bearer"},
+            )
         try:
             await state.reload()
         except (ConfigError, ModelLoadError) as exc:
@@ -76,8 +80,9 @@ def create_app(settings: ServingSettings) -> Starlette:
     async def on_http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return error_response(exc.status_code, code, f"{request.method} {request.url.path}: "
-                                                     f"{exc.detail}", exc.headers)
+        return error_response(
+            exc.status_code, code, f"{request.method} {request.url.path}: {exc.detail}", exc.headers
+        )
 
     async def on_crash(request: Request, exc: Exception) -> Response:
         _log.exception("unhandled error on %s %s", request.method, request.url.path)
@@ -119,7 +124,10 @@ def create_app(settings: ServingSettings) -> Starlette:
         Route("/metrics", metrics, methods=["GET"]),
         Route("/-/reload", reload, methods=["POST"]),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan,
-                    exception_handlers={HTTPException: on_http_error, Exception: on_crash})
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: on_http_error, Exception: on_crash},
+    )
     app.state.server = state
     return app

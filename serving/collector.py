@@ -71,8 +71,9 @@ class InferenceLogWriter:
         self._pending: list[_Entry] = []
         self._closed = False
         self._files: dict[str, tuple[int, int]] = {}  # day -> (fd, size known good)
-        self._thread = threading.Thread(target=self._run, name=f"inference-log-{endpoint}",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name=f"inference-log-{endpoint}", daemon=True
+        )
         self._thread.start()
 
     def append(self, day: str, line: bytes) -> asyncio.Future[None]:

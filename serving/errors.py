@@ -16,8 +16,9 @@ from starlette.responses import Response
 class ApiError(Exception):
     """An error answer: HTTP status, stable code and a message naming the problem."""
 
-    def __init__(self, status: int, code: str, message: str,
-                 headers: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
@@ -25,7 +26,8 @@ class ApiError(Exception):
         self.headers = dict(headers or {})
 
 
-def error_response(status: int, code: str, message: str,
-                   headers: Mapping[str, str] | None = None) -> Response:
+def error_response(
+    status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+) -> Response:
     body = orjson.dumps({"error": {"code": code, "message": message}})
     return Response(body, status_code=status, headers=headers, media_type="application/json")

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from serving.batching import ModelError
@@ -58,42 +58,68 @@ def decode_json(body: bytes) -> Any:
 
 def _check_content_type(header: str | None) -> None:
     mime, _, params = (header or "").partition(";")
-    charset = params.strip().lower()
+    charset = params.strip().lower().replace('"', "")
     if mime.strip().lower() != "application/json" or charset not in ("", "charset=utf-8"):
-        raise ApiError(415, "unsupported_media_type",
-                       f"send the body as 'application/json' (UTF-8); got {header!r}")
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"send the body as 'application/json' (UTF-8); got {header!r}",
+        )
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
     length = request.headers.get("content-length")
-    if length is not None and (not length.isdigit() or int(length) > limit):
-        raise ApiError(413, "payload_too_large", f"the body is {length} bytes; this endpoint "
-                                                 f"accepts at most {limit}")
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise ApiError(
+            413,
+            "payload_too_large",
+            f"the body is {length} bytes; this endpoint accepts at most {limit}",
+        )
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, "payload_too_large", f"the body exceeds {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise ApiError(413, "payload_too_large", f"the body exceeds {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise ApiError(400, "client_disconnected", "the client went away mid-body") from None
     return b"".join(chunks)
 
 
-def _row(runtime: Runtime, deployment: Deployment, request_id: str, received: float,
-         status: int, latency_ms: float, table: Table, outputs: Any, error: str | None,
-         mirror: bool) -> tuple[str, bytes]:
+def _row(
+    runtime: Runtime,
+    deployment: Deployment,
+    request_id: str,
+    received: float,
+    status: int,
+    latency_ms: float,
+    table: Table,
+    outputs: Any,
+    error: str | None,
+    mirror: bool,
+) -> tuple[str, bytes]:
     when = datetime.fromtimestamp(received, UTC)
-    row = {"request_id": request_id, "timestamp": when.isoformat(),
-           "endpoint": runtime.settings.endpoint, "deployment": deployment.name,
-           "model_name": deployment.settings.model_name,
-           "model_version": deployment.settings.model_version, "mirror": mirror,
-           "status": status, "latency_ms": round(latency_ms, 3),
-           "inputs": {"columns": table.columns, "data": table.log_rows()},
-           "outputs": outputs, "error": error}
+    row = {
+        "request_id": request_id,
+        "timestamp": when.isoformat(),
+        "endpoint": runtime.settings.endpoint,
+        "deployment": deployment.name,
+        "model_name": deployment.settings.model_name,
+        "model_version": deployment.settings.model_version,
+        "mirror": mirror,
+        "status": status,
+        "latency_ms": round(latency_ms, 3),
+        "inputs": {"columns": table.columns, "data": table.log_rows()},
+        "outputs": outputs,
+        "error": error,
+    }
     return when.strftime("%Y-%m-%d"), orjson.dumps(row, option=_DUMP, default=str) + b"\n"
 
 
-async def _mirror(state: ServerState, runtime: Runtime, name: str, table: Table,
-                  request_id: str) -> None:
+async def _mirror(
+    state: ServerState, runtime: Runtime, name: str, table: Table, request_id: str
+) -> None:
     """Score a copy on another deployment; log it, count it, discard the answer."""
     deployment = runtime.deployments[name]
     received, started = time.time(), time.perf_counter()
@@ -106,8 +132,18 @@ async def _mirror(state: ServerState, runtime: Runtime, name: str, table: Table,
     except ModelError as exc:
         status, error = 500, str(exc)
     latency_ms = (time.perf_counter() - started) * 1000
-    day, line = _row(runtime, deployment, request_id, received, status, latency_ms, table,
-                     outputs, error, mirror=True)
+    day, line = _row(
+        runtime,
+        deployment,
+        request_id,
+        received,
+        status,
+        latency_ms,
+        table,
+        outputs,
+        error,
+        mirror=True,
+    )
     with contextlib.suppress(LogWriteError):  # nobody waits on a mirrored copy
         runtime.writer.append_nowait(day, line)
     state.metrics.observe_mirror(name, status)
@@ -125,12 +161,16 @@ async def score(request: Request, state: ServerState, fmt: Format) -> Response:
     try:
         if not _REQUEST_ID.match(request_id):
             reply_headers["x-request-id"] = request_id = str(uuid.uuid4())
-            raise ApiError(400, "invalid_request_id",
-                           "x-request-id must be 1-128 printable ASCII characters")
+            raise ApiError(
+                400, "invalid_request_id", "x-request-id must be 1-128 printable ASCII characters"
+            )
         if not runtime.authorized(headers.get("authorization")):
-            raise ApiError(401, "unauthorized", "send 'Authorization: Bearer <key>' with one "
-                                                "of the endpoint's keys",
-                           {"www-authenticate": "Bearer"})
+            raise ApiError(
+                401,
+                "unauthorized",
+                "send 'Authorization: Bearer <key>' with one of the endpoint's keys",
+                {"www-authenticate": "Bearer"},
+            )
         pinned = headers.get("azureml-model-deployment")
         deployment = runtime.resolve(pinned, request_id)
         reply_headers["azureml-model-deployment"] = deployment.name
@@ -142,8 +182,9 @@ async def score(request: Request, state: ServerState, fmt: Format) -> Response:
         status = exc.status if isinstance(exc, ApiError) else 400
         if isinstance(exc, ApiError):
             reply_headers.update(exc.headers)
-        state.metrics.observe(deployment.name if deployment else "", status,
-                              time.perf_counter() - started)
+        state.metrics.observe(
+            deployment.name if deployment else "", status, time.perf_counter() - started
+        )
         return error_response(status, exc.code, exc.message, reply_headers)
 
     if not pinned:  # as in Azure ML, a request pinned to a deployment is not mirrored
@@ -156,8 +197,18 @@ async def score(request: Request, state: ServerState, fmt: Format) -> Response:
     except ModelError as exc:
         status, error = 500, str(exc)
     latency_ms = (time.perf_counter() - started) * 1000
-    day, line = _row(runtime, deployment, request_id, received, status, latency_ms, table,
-                     outputs, error, mirror=False)
+    day, line = _row(
+        runtime,
+        deployment,
+        request_id,
+        received,
+        status,
+        latency_ms,
+        table,
+        outputs,
+        error,
+        mirror=False,
+    )
     try:
         await runtime.writer.append(day, line)
     except LogWriteError as exc:
@@ -166,8 +217,12 @@ async def score(request: Request, state: ServerState, fmt: Format) -> Response:
     if status == 503:
         return error_response(503, "inference_log_unavailable", error or "", reply_headers)
     if status == 500:
-        return error_response(500, "model_error", f"the model failed on valid input: {error}",
-                              reply_headers)
+        return error_response(
+            500, "model_error", f"the model failed on valid input: {error}", reply_headers
+        )
     body = outputs if fmt == "azureml" else {"predictions": outputs}
-    return Response(orjson.dumps(body, option=_DUMP, default=str), headers=reply_headers,
-                    media_type="application/json")
+    return Response(
+        orjson.dumps(body, option=_DUMP, default=str),
+        headers=reply_headers,
+        media_type="application/json",
+    )

@@ -87,19 +87,28 @@ class Metrics:
 
     def render(self, extra: Iterable[list[str]] = ()) -> str:
         """The whole exposition text: these families, then `extra` ones."""
+
         def counts(table: dict[tuple[str, int], int]) -> list[Sample]:
             return [({"deployment": d, "status": str(s)}, n) for (d, s), n in sorted(table.items())]
 
-        lines = family("requests_total", "counter",
-                       "Scoring requests answered, by deployment and HTTP status.",
-                       counts(self.requests))
-        lines += ["# HELP request_latency_seconds Time from request to response, by deployment.",
-                  "# TYPE request_latency_seconds histogram"]
+        lines = family(
+            "requests_total",
+            "counter",
+            "Scoring requests answered, by deployment and HTTP status.",
+            counts(self.requests),
+        )
+        lines += [
+            "# HELP request_latency_seconds Time from request to response, by deployment.",
+            "# TYPE request_latency_seconds histogram",
+        ]
         for deployment, histogram in sorted(self.latency.items()):
             lines += histogram.lines("request_latency_seconds", {"deployment": deployment})
-        lines += family("mirror_requests_total", "counter",
-                        "Mirrored copies scored (responses discarded), by deployment and status.",
-                        counts(self.mirror_requests))
+        lines += family(
+            "mirror_requests_total",
+            "counter",
+            "Mirrored copies scored (responses discarded), by deployment and status.",
+            counts(self.mirror_requests),
+        )
         for block in extra:
             lines += block
         return "\n".join(lines) + "\n"

@@ -21,8 +21,9 @@ class Router:
         self._slots = tuple(name for name, pct in traffic.items() for _ in range(pct))
         if len(self._slots) != 100:
             raise ValueError(f"traffic must sum to 100, got {len(self._slots)}")
-        self._mirrors = tuple((name, name.encode() + b"/", pct)
-                              for name, pct in mirror_traffic.items() if pct > 0)
+        self._mirrors = tuple(
+            (name, name.encode() + b"/", pct) for name, pct in mirror_traffic.items() if pct > 0
+        )
 
     def pick(self, request_id: str) -> str:
         return self._slots[zlib.crc32(request_id.encode()) % 100]
@@ -31,5 +32,8 @@ class Router:
         if not self._mirrors:
             return []
         rid = request_id.encode()
-        return [name for name, salt, pct in self._mirrors
-                if name != live and zlib.crc32(salt + rid) % 100 < pct]
+        return [
+            name
+            for name, salt, pct in self._mirrors
+            if name != live and zlib.crc32(salt + rid) % 100 < pct
+        ]

@@ -37,9 +37,12 @@ class Deployment:
     batcher: MicroBatcher
 
     def describe(self) -> dict[str, Any]:
-        return {"model_name": self.settings.model_name,
-                "model_version": self.settings.model_version,
-                "max_batch_rows": self.settings.max_batch_rows, **self.model.describe()}
+        return {
+            "model_name": self.settings.model_name,
+            "model_version": self.settings.model_version,
+            "max_batch_rows": self.settings.max_batch_rows,
+            **self.model.describe(),
+        }
 
 
 class WriterPool:
@@ -66,8 +69,12 @@ class WriterPool:
 class Runtime:
     """Settings, loaded deployments, router, keys and log writer of one config."""
 
-    def __init__(self, settings: ServingSettings, deployments: Mapping[str, Deployment],
-                 writer: InferenceLogWriter) -> None:
+    def __init__(
+        self,
+        settings: ServingSettings,
+        deployments: Mapping[str, Deployment],
+        writer: InferenceLogWriter,
+    ) -> None:
         self.settings = settings
         self.deployments = dict(deployments)
         self.writer = writer
@@ -88,20 +95,32 @@ class Runtime:
         if pinned:
             deployment = self.deployments.get(pinned)
             if deployment is None:
-                raise ApiError(404, "deployment_not_found",
-                               f"endpoint '{self.settings.endpoint}' has no deployment "
-                               f"'{pinned}'; it has {sorted(self.deployments)}")
+                raise ApiError(
+                    404,
+                    "deployment_not_found",
+                    f"endpoint '{self.settings.endpoint}' has no deployment "
+                    f"'{pinned}'; it has {sorted(self.deployments)}",
+                )
             return deployment
         return self.deployments[self.router.pick(request_id)]
 
     def describe(self) -> dict[str, Any]:
-        return {name: {**d.describe(), "traffic": self.settings.traffic.get(name, 0),
-                       "mirror_traffic": self.settings.mirror_traffic.get(name, 0)}
-                for name, d in self.deployments.items()}
+        return {
+            name: {
+                **d.describe(),
+                "traffic": self.settings.traffic.get(name, 0),
+                "mirror_traffic": self.settings.mirror_traffic.get(name, 0),
+            }
+            for name, d in self.deployments.items()
+        }
 
 
-def build_runtime(settings: ServingSettings, executor: Executor, writers: WriterPool,
-                  previous: Runtime | None = None) -> Runtime:
+def build_runtime(
+    settings: ServingSettings,
+    executor: Executor,
+    writers: WriterPool,
+    previous: Runtime | None = None,
+) -> Runtime:
     """Load what `settings` asks for, reusing unchanged deployments of `previous`."""
     deployments = {}
     for name, spec in settings.deployments.items():
@@ -113,7 +132,8 @@ def build_runtime(settings: ServingSettings, executor: Executor, writers: Writer
             model = ServedModel(spec.model_path)
         except ModelLoadError as exc:
             raise ModelLoadError(f"deployment '{name}': {exc}") from exc
-        deployments[name] = Deployment(name, spec, model,
-                                       MicroBatcher(model, executor, spec.max_batch_rows))
+        deployments[name] = Deployment(
+            name, spec, model, MicroBatcher(model, executor, spec.max_batch_rows)
+        )
     writer = writers.get(settings.inference_log_dir, settings.endpoint)
     return Runtime(settings, deployments, writer)

@@ -44,8 +44,10 @@ def _percentages(raw: Any, field_name: str, deployments: Mapping[str, Any]) -> d
     _check(isinstance(raw, dict), f"{field_name} must be an object of deployment: percent")
     for name, pct in raw.items():
         _check(name in deployments, f"{field_name} names unknown deployment '{name}'")
-        _check(type(pct) is int and 0 <= pct <= 100,
-               f"{field_name}.{name} must be an integer percent in [0, 100], got {pct!r}")
+        _check(
+            type(pct) is int and 0 <= pct <= 100,
+            f"{field_name}.{name} must be an integer percent in [0, 100], got {pct!r}",
+        )
     return dict(raw)
 
 
@@ -75,11 +77,19 @@ class ServingSettings:
     source: str | None = field(default=None, compare=False)  # the file it came from
 
     @classmethod
-    def from_dict(cls, data: Any, base_dir: str | Path = ".", source: str | None = None
-                  ) -> ServingSettings:
+    def from_dict(
+        cls, data: Any, base_dir: str | Path = ".", source: str | None = None
+    ) -> ServingSettings:
         _check(isinstance(data, dict), "the serving config must be a JSON object")
-        known = {"endpoint", "deployments", "traffic", "mirror_traffic", "keys",
-                 "inference_log_dir", "max_body_bytes"}
+        known = {
+            "endpoint",
+            "deployments",
+            "traffic",
+            "mirror_traffic",
+            "keys",
+            "inference_log_dir",
+            "max_body_bytes",
+        }
         unknown = sorted(data.keys() - known)
         _check(not unknown, f"unknown config keys {unknown}; expected {sorted(known)}")
         for key in ("endpoint", "deployments", "traffic", "keys", "inference_log_dir"):
@@ -87,11 +97,15 @@ class ServingSettings:
         base = Path(base_dir)
 
         endpoint = data["endpoint"]
-        _check(isinstance(endpoint, str) and bool(_NAME.match(endpoint)),
-               f"endpoint must be a name matching {_NAME.pattern}, got {endpoint!r}")
+        _check(
+            isinstance(endpoint, str) and bool(_NAME.match(endpoint)),
+            f"endpoint must be a name matching {_NAME.pattern}, got {endpoint!r}",
+        )
         raw_deployments = data["deployments"]
-        _check(isinstance(raw_deployments, dict) and bool(raw_deployments),
-               "deployments must be a non-empty object of name: {model_path, ...}")
+        _check(
+            isinstance(raw_deployments, dict) and bool(raw_deployments),
+            "deployments must be a non-empty object of name: {model_path, ...}",
+        )
         deployments = {}
         for name, raw in raw_deployments.items():
             _check(bool(_NAME.match(name)), f"deployment name {name!r} must match {_NAME.pattern}")
@@ -100,36 +114,58 @@ class ServingSettings:
                 spec = DeploymentSettings(**raw)
             except TypeError as exc:
                 raise ConfigError(f"deployments.{name}: {exc}") from None
-            _check(isinstance(spec.model_path, str) and bool(spec.model_path),
-                   f"deployments.{name}.model_path must be a path")
-            _check(isinstance(spec.model_name, str) and isinstance(spec.model_version, str),
-                   f"deployments.{name}.model_name and model_version must be strings")
-            _check(type(spec.max_batch_rows) is int and spec.max_batch_rows >= 1,
-                   f"deployments.{name}.max_batch_rows must be an integer >= 1")
+            _check(
+                isinstance(spec.model_path, str) and bool(spec.model_path),
+                f"deployments.{name}.model_path must be a path",
+            )
+            _check(
+                isinstance(spec.model_name, str) and isinstance(spec.model_version, str),
+                f"deployments.{name}.model_name and model_version must be strings",
+            )
+            _check(
+                type(spec.max_batch_rows) is int and spec.max_batch_rows >= 1,
+                f"deployments.{name}.max_batch_rows must be an integer >= 1",
+            )
             deployments[name] = DeploymentSettings(
-                str((base / spec.model_path).resolve()), spec.model_name, spec.model_version,
-                spec.max_batch_rows)
+                str((base / spec.model_path).resolve()),
+                spec.model_name,
+                spec.model_version,
+                spec.max_batch_rows,
+            )
 
         traffic = _percentages(data["traffic"], "traffic", deployments)
         total = sum(traffic.values())
-        _check(total == 100, f"traffic must sum to 100 over the deployments, got {total} "
-                             f"({traffic})")
+        _check(
+            total == 100, f"traffic must sum to 100 over the deployments, got {total} ({traffic})"
+        )
         mirror = _percentages(data.get("mirror_traffic", {}), "mirror_traffic", deployments)
 
         keys = data["keys"]
-        _check(isinstance(keys, dict) and set(keys) <= {"primary", "secondary"},
-               "keys must be an object with 'primary' and optional 'secondary'")
+        _check(
+            isinstance(keys, dict) and set(keys) <= {"primary", "secondary"},
+            "keys must be an object with 'primary' and optional 'secondary'",
+        )
         for slot, key in keys.items():
-            _check(isinstance(key, str) and bool(_KEY.match(key)),
-                   f"keys.{slot} must be a non-empty string of printable ASCII without spaces")
+            _check(
+                isinstance(key, str) and bool(_KEY.match(key)),
+                f"keys.{slot} must be a non-empty string of printable ASCII without spaces",
+            )
         _check("primary" in keys, "keys.primary is required")
 
         log_dir = data["inference_log_dir"]
         _check(isinstance(log_dir, str) and bool(log_dir), "inference_log_dir must be a path")
         max_body = data.get("max_body_bytes", 1 << 20)
         _check(type(max_body) is int and max_body > 0, "max_body_bytes must be a positive integer")
-        return cls(endpoint, deployments, traffic, dict(keys), str((base / log_dir).resolve()),
-                   mirror, max_body, source)
+        return cls(
+            endpoint,
+            deployments,
+            traffic,
+            dict(keys),
+            str((base / log_dir).resolve()),
+            mirror,
+            max_body,
+            source,
+        )
 
     @classmethod
     def from_file(cls, path: str | Path) -> ServingSettings:
@@ -150,8 +186,12 @@ class ServingSettings:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape `from_dict` reads (paths absolute)."""
-        return {"endpoint": self.endpoint,
-                "deployments": {k: asdict(v) for k, v in self.deployments.items()},
-                "traffic": dict(self.traffic), "mirror_traffic": dict(self.mirror_traffic),
-                "keys": dict(self.keys), "inference_log_dir": self.inference_log_dir,
-                "max_body_bytes": self.max_body_bytes}
+        return {
+            "endpoint": self.endpoint,
+            "deployments": {k: asdict(v) for k, v in self.deployments.items()},
+            "traffic": dict(self.traffic),
+            "mirror_traffic": dict(self.mirror_traffic),
+            "keys": dict(self.keys),
+            "inference_log_dir": self.inference_log_dir,
+            "max_body_bytes": self.max_body_bytes,
+        }

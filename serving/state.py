@@ -46,15 +46,19 @@ class ServerState:
         async with self._reload_lock:
             source = self.runtime.settings.source or os.environ.get(CONFIG_ENV)
             if not source:
-                raise ConfigError(f"no config file to reload: start with --config or "
-                                  f"{CONFIG_ENV}")
+                raise ConfigError(f"no config file to reload: start with --config or {CONFIG_ENV}")
             settings = await asyncio.to_thread(ServingSettings.from_file, source)
-            runtime = await asyncio.to_thread(build_runtime, settings, self.executor,
-                                              self.writers, self.runtime)
+            runtime = await asyncio.to_thread(
+                build_runtime, settings, self.executor, self.writers, self.runtime
+            )
             self.runtime = runtime
             self.reloads += 1
-            _log.info("reloaded %s: deployments %s, traffic %s", source,
-                      sorted(runtime.deployments), dict(settings.traffic))
+            _log.info(
+                "reloaded %s: deployments %s, traffic %s",
+                source,
+                sorted(runtime.deployments),
+                dict(settings.traffic),
+            )
             return runtime
 
     def spawn(self, coro: Any) -> None:
@@ -69,9 +73,13 @@ class ServerState:
 
     def health(self) -> dict[str, Any]:
         runtime = self.runtime
-        return {"status": "ok", "endpoint": runtime.settings.endpoint,
-                "uptime_s": round(time.time() - self.started, 3), "reloads": self.reloads,
-                "deployments": runtime.describe()}
+        return {
+            "status": "ok",
+            "endpoint": runtime.settings.endpoint,
+            "uptime_s": round(time.time() - self.started, 3),
+            "reloads": self.reloads,
+            "deployments": runtime.describe(),
+        }
 
     def render_metrics(self) -> str:
         runtime = self.runtime
@@ -84,29 +92,79 @@ class ServerState:
         except OSError:
             rss = usage.ru_maxrss * 1024
         extra = [
-            family("model_info", "gauge", "Model served by each deployment (value is 1).",
-                   [({"deployment": d.name, "model_name": d.settings.model_name,
-                      "model_version": d.settings.model_version}, 1) for d in deps]),
-            family("traffic_percent", "gauge", "Live traffic share of each deployment.",
-                   [({"deployment": d.name}, runtime.settings.traffic.get(d.name, 0))
-                    for d in deps]),
-            family("mirror_traffic_percent", "gauge", "Mirrored traffic share per deployment.",
-                   [({"deployment": d.name}, runtime.settings.mirror_traffic.get(d.name, 0))
-                    for d in deps]),
-            family("model_batches_total", "counter", "Model calls (each may batch requests).",
-                   [({"deployment": d.name}, d.batcher.batches) for d in deps]),
-            family("model_batch_rows_total", "counter", "Rows scored in model calls.",
-                   [({"deployment": d.name}, d.batcher.rows) for d in deps]),
-            family("inference_log_rows_total", "counter", "Rows written durably to the log.",
-                   [({}, writer.rows_written)]),
-            family("inference_log_fsyncs_total", "counter", "Group commits (one fsync each).",
-                   [({}, writer.batches_written)]),
-            family("inference_log_write_errors_total", "counter", "Failed log writes.",
-                   [({}, writer.write_errors)]),
-            family("process_cpu_seconds_total", "counter", "User and system CPU time.",
-                   [({}, usage.ru_utime + usage.ru_stime)]),
+            family(
+                "model_info",
+                "gauge",
+                "Model served by each deployment (value is 1).",
+                [
+                    (
+                        {
+                            "deployment": d.name,
+                            "model_name": d.settings.model_name,
+                            "model_version": d.settings.model_version,
+                        },
+                        1,
+                    )
+                    for d in deps
+                ],
+            ),
+            family(
+                "traffic_percent",
+                "gauge",
+                "Live traffic share of each deployment.",
+                [({"deployment": d.name}, runtime.settings.traffic.get(d.name, 0)) for d in deps],
+            ),
+            family(
+                "mirror_traffic_percent",
+                "gauge",
+                "Mirrored traffic share per deployment.",
+                [
+                    ({"deployment": d.name}, runtime.settings.mirror_traffic.get(d.name, 0))
+                    for d in deps
+                ],
+            ),
+            family(
+                "model_batches_total",
+                "counter",
+                "Model calls (each may batch requests).",
+                [({"deployment": d.name}, d.batcher.batches) for d in deps],
+            ),
+            family(
+                "model_batch_rows_total",
+                "counter",
+                "Rows scored in model calls.",
+                [({"deployment": d.name}, d.batcher.rows) for d in deps],
+            ),
+            family(
+                "inference_log_rows_total",
+                "counter",
+                "Rows written durably to the log.",
+                [({}, writer.rows_written)],
+            ),
+            family(
+                "inference_log_fsyncs_total",
+                "counter",
+                "Group commits (one fsync each).",
+                [({}, writer.batches_written)],
+            ),
+            family(
+                "inference_log_write_errors_total",
+                "counter",
+                "Failed log writes.",
+                [({}, writer.write_errors)],
+            ),
+            family(
+                "process_cpu_seconds_total",
+                "counter",
+                "User and system CPU time.",
+                [({}, usage.ru_utime + usage.ru_stime)],
+            ),
             family("process_resident_memory_bytes", "gauge", "Resident memory.", [({}, rss)]),
-            family("process_start_time_seconds", "gauge", "Start time (Unix seconds).",
-                   [({}, self.started)]),
+            family(
+                "process_start_time_seconds",
+                "gauge",
+                "Start time (Unix seconds).",
+                [({}, self.started)],
+            ),
         ]
         return self.metrics.render(extra)

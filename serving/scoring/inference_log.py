@@ -36,7 +36,7 @@ def days(directory: str | Path) -> list[str]:
     root = Path(directory)
     if not root.is_dir():
         return []
-    return sorted(p.name[len(DAY_PREFIX):] for p in root.glob(f"{DAY_PREFIX}*") if p.is_dir())
+    return sorted(p.name[len(DAY_PREFIX) :] for p in root.glob(f"{DAY_PREFIX}*") if p.is_dir())
 
 
 def read_file(path: Path) -> Iterator[dict[str, Any]]:

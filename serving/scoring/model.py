@@ -59,8 +59,10 @@ def to_rows(raw: Any, nrows: int) -> list[Any]:
     elif isinstance(raw, list):
         out = raw
     else:
-        raise TypeError(f"the model returned {type(raw).__name__}; the scoring server needs "
-                        "one prediction per row (array, list, Series or DataFrame)")
+        raise TypeError(
+            f"the model returned {type(raw).__name__}; the scoring server needs "
+            "one prediction per row (array, list, Series or DataFrame)"
+        )
     if len(out) != nrows:
         raise ValueError(f"the model returned {len(out)} predictions for {nrows} rows")
     return out
@@ -74,8 +76,10 @@ class ServedModel:
         meta = read_mlmodel(self.path)
         signature = (meta.get("signature") or {}).get("inputs")
         if not signature:
-            raise ModelLoadError(f"{self.path} has no input signature; the scoring server "
-                                 "validates every request against one")
+            raise ModelLoadError(
+                f"{self.path} has no input signature; the scoring server "
+                "validates every request against one"
+            )
         try:
             self.schema = InputSchema.from_signature_json(signature)
         except ValueError as exc:
@@ -114,17 +118,24 @@ class ServedModel:
         if len(batch) == 1:
             arrays, nrows = batch[0]
             return [self.predict(arrays, nrows)]
-        merged = {name: np.concatenate([arrays[name] for arrays, _ in batch])
-                  for name in self.schema.names}
+        merged = {
+            name: np.concatenate([arrays[name] for arrays, _ in batch])
+            for name in self.schema.names
+        }
         total = sum(nrows for _, nrows in batch)
         rows = to_rows(self._predict(self.frame(merged)), total)
         out, start = [], 0
         for _, nrows in batch:
-            out.append(rows[start:start + nrows])
+            out.append(rows[start : start + nrows])
             start += nrows
         return out
 
     def describe(self) -> dict[str, Any]:
-        return {"path": str(self.path), "flavor": self.flavor, "predict_fn": self.predict_fn,
-                "run_id": self.run_id, "model_uuid": self.model_uuid,
-                "inputs": self.schema.to_dict()}
+        return {
+            "path": str(self.path),
+            "flavor": self.flavor,
+            "predict_fn": self.predict_fn,
+            "run_id": self.run_id,
+            "model_uuid": self.model_uuid,
+            "inputs": self.schema.to_dict(),
+        }

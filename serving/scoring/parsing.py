@@ -41,8 +41,15 @@ class Table:
 
 def json_type(value: Any) -> str:
     """The JSON name of a decoded value's type, for error messages."""
-    names = {str: "string", int: "integer", float: "number", bool: "boolean",
-             list: "array", dict: "object", type(None): "null"}
+    names = {
+        str: "string",
+        int: "integer",
+        float: "number",
+        bool: "boolean",
+        list: "array",
+        dict: "object",
+        type(None): "null",
+    }
     return names.get(type(value), type(value).__name__)
 
 
@@ -77,17 +84,21 @@ def from_split(obj: Any, where: str) -> Table:
     columns = _column_names(obj.get("columns"), where)
     data = obj["data"]
     if type(data) is not list or not data:
-        raise InputError("empty_input" if data == [] else "invalid_shape",
-                         f"{where}.data must be a non-empty array of rows")
+        raise InputError(
+            "empty_input" if data == [] else "invalid_shape",
+            f"{where}.data must be a non-empty array of rows",
+        )
     width = len(columns)
     if not all(type(row) is list and len(row) == width for row in data):
         for i, row in enumerate(data):
             if type(row) is not list:
-                raise InputError("invalid_shape", f"{where}.data[{i}] is {_a(row)}, "
-                                                  "not an array of values")
+                raise InputError(
+                    "invalid_shape", f"{where}.data[{i}] is {_a(row)}, not an array of values"
+                )
             if len(row) != width:
-                raise InputError("invalid_shape", f"{where}.data[{i}] has {len(row)} values "
-                                                  f"for {width} columns")
+                raise InputError(
+                    "invalid_shape", f"{where}.data[{i}] has {len(row)} values for {width} columns"
+                )
     index = obj.get("index")
     if index is not None and (type(index) is not list or len(index) != len(data)):
         raise InputError("invalid_shape", f"{where}.index must be an array with one entry per row")
@@ -97,12 +108,13 @@ def from_split(obj: Any, where: str) -> Table:
 def from_records(records: Any, where: str) -> Table:
     """A list of {column: value} objects; a key absent from a record reads as null."""
     if type(records) is not list or not records:
-        raise InputError("empty_input" if records == [] else "invalid_shape",
-                         f"{where} must be a non-empty array of records")
+        raise InputError(
+            "empty_input" if records == [] else "invalid_shape",
+            f"{where} must be a non-empty array of records",
+        )
     for i, record in enumerate(records):
         if type(record) is not dict:
-            raise InputError("invalid_shape",
-                             f"{where}[{i}] is {_a(record)}, not a record object")
+            raise InputError("invalid_shape", f"{where}[{i}] is {_a(record)}, not a record object")
     keys = records[0].keys()
     if all(r.keys() == keys for r in records):
         columns = list(keys)
@@ -123,13 +135,16 @@ def from_columns(obj: Any, where: str) -> Table:
         return Table(columns, [[v] for v in values], 1)
     if not all(lists):
         scalar = columns[lists.index(False)]
-        raise InputError("invalid_shape", f"{where}['{scalar}'] is a scalar while other columns "
-                                          "are arrays")
+        raise InputError(
+            "invalid_shape", f"{where}['{scalar}'] is a scalar while other columns are arrays"
+        )
     nrows = len(values[0])
     for name, column in zip(columns, values, strict=True):
         if len(column) != nrows:
-            raise InputError("invalid_shape", f"{where}['{name}'] has {len(column)} values, "
-                                              f"'{columns[0]}' has {nrows}")
+            raise InputError(
+                "invalid_shape",
+                f"{where}['{name}'] has {len(column)} values, '{columns[0]}' has {nrows}",
+            )
     if nrows == 0:
         raise InputError("empty_input", f"{where} has no rows")
     return Table(columns, values, nrows)
@@ -138,8 +153,11 @@ def from_columns(obj: Any, where: str) -> Table:
 def _records_or_columns(obj: Any, where: str) -> Table:
     if type(obj) is list:
         if obj and type(obj[0]) is not dict:
-            raise InputError("invalid_shape", f"{where} as an array must hold record objects; "
-                                              "send rows with 'columns' names instead")
+            raise InputError(
+                "invalid_shape",
+                f"{where} as an array must hold record objects; "
+                "send rows with 'columns' names instead",
+            )
         return from_records(obj, where)
     return from_columns(obj, where)
 
@@ -156,8 +174,11 @@ def parse_azureml(payload: Any) -> Table:
         raise InputError("invalid_shape", "the body must be a JSON object with an 'input_data' key")
     unknown = payload.keys() - {"input_data", "params"}
     if unknown:
-        raise InputError("invalid_shape", f"unknown top-level keys {sorted(unknown)}; "
-                                          "expected 'input_data' and optional 'params'")
+        raise InputError(
+            "invalid_shape",
+            f"unknown top-level keys {sorted(unknown)}; "
+            "expected 'input_data' and optional 'params'",
+        )
     _check_params(payload)
     data = payload["input_data"]
     if type(data) is dict and ("data" in data or "columns" in data):
@@ -168,14 +189,19 @@ def parse_azureml(payload: Any) -> Table:
 def parse_mlflow(payload: Any) -> Table:
     """`mlflow models serve` request (`POST /invocations`, application/json)."""
     if type(payload) is not dict:
-        raise InputError("invalid_shape", "the body must be a JSON object with exactly one of "
-                                          f"{list(MLFLOW_FORMATS)}")
+        raise InputError(
+            "invalid_shape",
+            f"the body must be a JSON object with exactly one of {list(MLFLOW_FORMATS)}",
+        )
     found = [k for k in MLFLOW_FORMATS if k in payload]
     unknown = payload.keys() - {*MLFLOW_FORMATS, "params"}
     if len(found) != 1 or unknown:
-        raise InputError("invalid_shape", "the body must be a JSON object with exactly one of "
-                                          f"{list(MLFLOW_FORMATS)} (and optional 'params'); "
-                                          f"got keys {sorted(payload)}")
+        raise InputError(
+            "invalid_shape",
+            "the body must be a JSON object with exactly one of "
+            f"{list(MLFLOW_FORMATS)} (and optional 'params'); "
+            f"got keys {sorted(payload)}",
+        )
     _check_params(payload)
     fmt = found[0]
     if fmt == "dataframe_split":

@@ -53,8 +53,10 @@ def _type_error(spec: ColumnSpec, values: Sequence[Any], allowed: frozenset[type
     if value is None:
         return InputError("null_value", f"column '{spec.name}' is required; row {row} is null")
     shown = json.dumps(value, default=str)[:40]
-    return InputError("invalid_type", f"column '{spec.name}' expects {spec.describe()}; "
-                                      f"row {row} has {json_type(value)} {shown}")
+    return InputError(
+        "invalid_type",
+        f"column '{spec.name}' expects {spec.describe()}; row {row} has {json_type(value)} {shown}",
+    )
 
 
 def _floats(spec: ColumnSpec, values: Sequence[Any], dtype: type[np.floating]) -> np.ndarray:
@@ -67,18 +69,22 @@ def _floats(spec: ColumnSpec, values: Sequence[Any], dtype: type[np.floating]) -
         with np.errstate(over="ignore"):
             array = np.asarray(values, dtype=dtype)
     except OverflowError:  # an integer beyond float range (only the stdlib parser yields one)
-        raise InputError("out_of_range", f"column '{spec.name}' has a value beyond "
-                                         f"{spec.type} range") from None
+        raise InputError(
+            "out_of_range", f"column '{spec.name}' has a value beyond {spec.type} range"
+        ) from None
     if not np.isfinite(array).all():
         infinite = np.isinf(array)
         if infinite.any():
             row = int(np.argmax(infinite))
-            raise InputError("non_finite_value", f"column '{spec.name}' row {row} is infinite "
-                                                 f"or beyond {spec.type} range")
+            raise InputError(
+                "non_finite_value",
+                f"column '{spec.name}' row {row} is infinite or beyond {spec.type} range",
+            )
         if spec.required:
             row = int(np.argmax(np.isnan(array)))
-            raise InputError("non_finite_value", f"column '{spec.name}' is required; row {row} "
-                                                 "is NaN")
+            raise InputError(
+                "non_finite_value", f"column '{spec.name}' is required; row {row} is NaN"
+            )
     return array
 
 
@@ -97,8 +103,10 @@ def _integers(spec: ColumnSpec, values: Sequence[Any], dtype: type[np.integer]) 
             return np.asarray(values, dtype=dtype)
         except OverflowError:
             info = np.iinfo(dtype)
-            raise InputError("out_of_range", f"column '{spec.name}' holds a value outside "
-                                             f"[{info.min}, {info.max}]") from None
+            raise InputError(
+                "out_of_range",
+                f"column '{spec.name}' holds a value outside [{info.min}, {info.max}]",
+            ) from None
     if not spec.required and kinds <= {int, _NONE}:
         # Like pandas and MLflow: an integer column with missing values becomes float.
         return np.asarray([math.nan if v is None else v for v in values], dtype=np.float64)
@@ -139,8 +147,9 @@ def _binary(spec: ColumnSpec, values: Sequence[Any]) -> np.ndarray:
             try:
                 array[row] = base64.b64decode(value, validate=True)
             except binascii.Error:
-                raise InputError("invalid_type", f"column '{spec.name}' row {row} is not "
-                                                 "base64") from None
+                raise InputError(
+                    "invalid_type", f"column '{spec.name}' row {row} is not base64"
+                ) from None
     return array
 
 
@@ -149,13 +158,20 @@ def _datetime(spec: ColumnSpec, values: Sequence[Any]) -> np.ndarray:
     try:
         return np.asarray(values, dtype="datetime64[ns]")
     except ValueError as exc:
-        raise InputError("invalid_type", f"column '{spec.name}' expects ISO 8601 datetimes: "
-                                         f"{exc}") from None
+        raise InputError(
+            "invalid_type", f"column '{spec.name}' expects ISO 8601 datetimes: {exc}"
+        ) from None
 
 
 _CONVERTERS: dict[str, Callable[[ColumnSpec, Sequence[Any]], np.ndarray]] = {
-    "double": _double, "float": _float, "long": _long, "integer": _integer,
-    "boolean": _boolean, "string": _string, "binary": _binary, "datetime": _datetime,
+    "double": _double,
+    "float": _float,
+    "long": _long,
+    "integer": _integer,
+    "boolean": _boolean,
+    "string": _string,
+    "binary": _binary,
+    "datetime": _datetime,
 }
 
 
@@ -183,8 +199,10 @@ class InputSchema:
         columns = []
         for entry in json.loads(text):
             if "name" not in entry or entry.get("type") not in _CONVERTERS:
-                raise ValueError(f"unsupported signature input {entry}: the scoring server "
-                                 f"serves named columns of types {sorted(_CONVERTERS)}")
+                raise ValueError(
+                    f"unsupported signature input {entry}: the scoring server "
+                    f"serves named columns of types {sorted(_CONVERTERS)}"
+                )
             columns.append(ColumnSpec(entry["name"], entry["type"], entry.get("required", True)))
         if not columns:
             raise ValueError("the signature has no input columns")
@@ -211,9 +229,13 @@ class InputSchema:
     def _check_names(self, given: Sequence[str]) -> None:
         extra = [c for c in given if c not in self._name_set]
         if extra:
-            raise InputError("unexpected_column", f"unexpected column(s) {extra}; the model "
-                                                  f"takes {list(self.names)}")
+            raise InputError(
+                "unexpected_column",
+                f"unexpected column(s) {extra}; the model takes {list(self.names)}",
+            )
         missing = [c for c in self.names if c in self._required and c not in given]
         if missing:
-            raise InputError("missing_column", f"missing required column(s) {missing}; the "
-                                               f"model takes {list(self.names)}")
+            raise InputError(
+                "missing_column",
+                f"missing required column(s) {missing}; the model takes {list(self.names)}",
+            )

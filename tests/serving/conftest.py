@@ -48,8 +48,15 @@ MLFLOW_PANDAS_WARNING = "Operation with range is deprecated"
 def rows(n: int, seed: int = 0) -> list[list[Any]]:
     """`n` valid input rows in COLUMNS order."""
     rng = np.random.default_rng(seed)
-    return [[round(float(rng.normal(5, 20)), 2), int(rng.integers(100, 3000)),
-             str(rng.choice(CARRIERS)), round(float(rng.uniform(0, 30)), 1)] for _ in range(n)]
+    return [
+        [
+            round(float(rng.normal(5, 20)), 2),
+            int(rng.integers(100, 3000)),
+            str(rng.choice(CARRIERS)),
+            round(float(rng.uniform(0, 30)), 1),
+        ]
+        for _ in range(n)
+    ]
 
 
 def split_body(n: int = 3, seed: int = 0) -> dict[str, Any]:
@@ -72,31 +79,63 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     frame = pd.DataFrame(rows(300, seed=42), columns=COLUMNS)
     target = ((frame.dep_delay > 10) | (frame.wind_speed > 25)).astype(int)
     signature = ModelSignature(
-        inputs=Schema([ColSpec("double", "dep_delay"), ColSpec("long", "distance"),
-                       ColSpec("string", "carrier"),
-                       ColSpec("double", "wind_speed", required=False)]),
-        outputs=Schema([ColSpec("long")]))
-    blue = Pipeline([
-        ("prep", ColumnTransformer([
-            ("wind", SimpleImputer(), ["wind_speed"]),
-            ("carrier", OneHotEncoder(handle_unknown="error"), ["carrier"])],
-            remainder="passthrough")),
-        ("clf", LogisticRegression(max_iter=1000))]).fit(frame, target)
-    green = Pipeline([
-        ("prep", ColumnTransformer([
-            ("carrier", OneHotEncoder(handle_unknown="ignore"), ["carrier"])],
-            remainder="passthrough")),
-        ("clf", HistGradientBoostingClassifier(max_iter=20, random_state=0))]).fit(frame, target)
+        inputs=Schema(
+            [
+                ColSpec("double", "dep_delay"),
+                ColSpec("long", "distance"),
+                ColSpec("string", "carrier"),
+                ColSpec("double", "wind_speed", required=False),
+            ]
+        ),
+        outputs=Schema([ColSpec("long")]),
+    )
+    blue = Pipeline(
+        [
+            (
+                "prep",
+                ColumnTransformer(
+                    [
+                        ("wind", SimpleImputer(), ["wind_speed"]),
+                        ("carrier", OneHotEncoder(handle_unknown="error"), ["carrier"]),
+                    ],
+                    remainder="passthrough",
+                ),
+            ),
+            ("clf", LogisticRegression(max_iter=1000)),
+        ]
+    ).fit(frame, target)
+    green = Pipeline(
+        [
+            (
+                "prep",
+                ColumnTransformer(
+                    [("carrier", OneHotEncoder(handle_unknown="ignore"), ["carrier"])],
+                    remainder="passthrough",
+                ),
+            ),
+            ("clf", HistGradientBoostingClassifier(max_iter=20, random_state=0)),
+        ]
+    ).fit(frame, target)
     root = tmp_path_factory.mktemp("models")
     paths = {"blue": root / "blue", "green": root / "green"}
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", MLFLOW_PANDAS_WARNING)
-        mlflow.sklearn.save_model(blue, paths["blue"], signature=signature,
-                                  input_example=frame.head(2), skops_trusted_types=["numpy.dtype"])
         mlflow.sklearn.save_model(
-            green, paths["green"], signature=signature, input_example=frame.head(2),
+            blue,
+            paths["blue"],
+            signature=signature,
+            input_example=frame.head(2),
+            skops_trusted_types=["numpy.dtype"],
+        )
+        mlflow.sklearn.save_model(
+            green,
+            paths["green"],
+            signature=signature,
+            input_example=frame.head(2),
             skops_trusted_types=[
-                "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"])
+                "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"
+            ],
+        )
     return paths
 
 
@@ -104,10 +143,17 @@ def make_config(directory: Path, models: dict[str, Path], **overrides: Any) -> d
     config = {
         "endpoint": "classical-online",
         "deployments": {
-            "blue": {"model_path": str(models["blue"]), "model_name": "flights",
-                     "model_version": "3"},
-            "green": {"model_path": str(models["green"]), "model_name": "flights",
-                      "model_version": "4"}},
+            "blue": {
+                "model_path": str(models["blue"]),
+                "model_name": "flights",
+                "model_version": "3",
+            },
+            "green": {
+                "model_path": str(models["green"]),
+                "model_name": "flights",
+                "model_version": "4",
+            },
+        },
         "traffic": {"blue": 100, "green": 0},
         "keys": {"primary": PRIMARY, "secondary": SECONDARY},
         "inference_log_dir": str(directory / "inference_log"),
@@ -156,16 +202,32 @@ def serve(tmp_path: Path) -> Iterator[Callable[[Path], Server]]:
         port = free_port()
         log = open(tmp_path / f"server-{port}.log", "wb")  # noqa: SIM115 (closed at teardown)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "serving", "--config", str(config), "--host", "127.0.0.1",
-             "--port", str(port), "--log-level", "warning"],
-            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "serving",
+                "--config",
+                str(config),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         started.append((proc, log))
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if proc.poll() is not None:
-                raise RuntimeError(f"server exited with {proc.returncode}: "
-                                   f"{(tmp_path / f'server-{port}.log').read_text()}")
+                raise RuntimeError(
+                    f"server exited with {proc.returncode}: "
+                    f"{(tmp_path / f'server-{port}.log').read_text()}"
+                )
             try:
                 if httpx.get(f"{url}/health", timeout=1).status_code == 200:
                     return Server(proc, url)

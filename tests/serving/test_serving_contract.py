@@ -33,10 +33,12 @@ from tests.serving.conftest import (
 pytestmark = pytest.mark.filterwarnings(f"ignore:{MLFLOW_PANDAS_WARNING}")
 
 BODIES: dict[str, Callable[[list[list[Any]]], dict[str, Any]]] = {
-    "dataframe_split": lambda r: {"dataframe_split": {"columns": COLUMNS, "data": r,
-                                                      "index": list(range(len(r)))}},
-    "dataframe_records": lambda r: {"dataframe_records": [dict(zip(COLUMNS, x, strict=True))
-                                                          for x in r]},
+    "dataframe_split": lambda r: {
+        "dataframe_split": {"columns": COLUMNS, "data": r, "index": list(range(len(r)))}
+    },
+    "dataframe_records": lambda r: {
+        "dataframe_records": [dict(zip(COLUMNS, x, strict=True)) for x in r]
+    },
     "instances": lambda r: {"instances": [dict(zip(COLUMNS, x, strict=True)) for x in r]},
     "inputs": lambda r: {"inputs": {c: [x[i] for x in r] for i, c in enumerate(COLUMNS)}},
 }
@@ -52,8 +54,9 @@ def mlflow_answer(models: dict[str, Path]) -> Callable[[str, dict[str, Any]], An
 
     def answer(deployment: str, body: dict[str, Any]) -> Any:
         model = loaded[deployment]
-        result = invocations(json.dumps(body), "application/json", model,
-                             model.metadata.get_input_schema())
+        result = invocations(
+            json.dumps(body), "application/json", model, model.metadata.get_input_schema()
+        )
         assert result.status == 200, result.response
         return json.loads(result.response)
 
@@ -87,26 +90,43 @@ def test_score_answers_a_list_like_azure_ml(client: TestClient, mlflow_answer) -
 
 
 def test_optional_column_may_be_null_or_absent(client: TestClient) -> None:
-    absent = client.post("/score", headers=AUTH, json={
-        "input_data": {"columns": COLUMNS[:3], "data": [r[:3] for r in rows(2)]}})
+    absent = client.post(
+        "/score",
+        headers=AUTH,
+        json={"input_data": {"columns": COLUMNS[:3], "data": [r[:3] for r in rows(2)]}},
+    )
     assert absent.status_code == 200, absent.text
     # Python's json (so MLflow's own client) writes a missing float as NaN.
-    body = json.dumps({"input_data": {"columns": COLUMNS, "data": [
-        [1.0, 500, "AA", None], [2.0, 600, "DL", float("nan")]]}})
-    null = client.post("/score", content=body,
-                       headers={**AUTH, "content-type": "application/json"})
+    body = json.dumps(
+        {
+            "input_data": {
+                "columns": COLUMNS,
+                "data": [[1.0, 500, "AA", None], [2.0, 600, "DL", float("nan")]],
+            }
+        }
+    )
+    null = client.post("/score", content=body, headers={**AUTH, "content-type": "application/json"})
     assert null.status_code == 200, null.text
     assert len(null.json()) == 2
 
 
-@pytest.mark.parametrize(("header", "status"), [
-    (None, 401), ("Bearer wrong-key", 401), (f"Basic {PRIMARY}", 401), (PRIMARY, 401),
-    (f"Bearer {PRIMARY}", 200), (f"Bearer {SECONDARY}", 200), (f"bearer {SECONDARY}", 200),
-])
+@pytest.mark.parametrize(
+    ("header", "status"),
+    [
+        (None, 401),
+        ("Bearer wrong-key", 401),
+        (f"Basic {PRIMARY}", 401),
+        (PRIMARY, 401),
+        (f"Bearer {PRIMARY}", 200),
+        (f"Bearer {SECONDARY}", 200),
+        (f"bearer {SECONDARY}", 200),
+    ],
+)
 def test_key_auth(client: TestClient, header: str | None, status: int) -> None:
     headers = {"Authorization": header} if header else {}
-    response = client.post("/score", json={"input_data": {"columns": COLUMNS, "data": rows(1)}},
-                           headers=headers)
+    response = client.post(
+        "/score", json={"input_data": {"columns": COLUMNS, "data": rows(1)}}, headers=headers
+    )
     assert response.status_code == status
     if status == 401:
         assert response.json()["error"]["code"] == "unauthorized"
@@ -124,8 +144,12 @@ def test_key_rotation_by_reload(write_config: Callable[..., Path]) -> None:
         assert reloaded.status_code == 200, reloaded.text
         new = {"Authorization": "Bearer rotated-secondary-1"}
         assert c.post("/score", json=body, headers=new).status_code == 200
-        assert c.post("/score", json=body, headers={
-            "Authorization": f"Bearer {SECONDARY}"}).status_code == 401
+        assert (
+            c.post(
+                "/score", json=body, headers={"Authorization": f"Bearer {SECONDARY}"}
+            ).status_code
+            == 401
+        )
         # Step 2: regenerate the primary while clients use the secondary.
         write_config(keys={"primary": "rotated-primary-2", "secondary": "rotated-secondary-1"})
         assert c.post("/-/reload", headers=new).status_code == 200
@@ -145,13 +169,17 @@ def test_traffic_split_and_pinning(write_config: Callable[..., Path]) -> None:
     body = {"input_data": {"columns": COLUMNS, "data": rows(1)}}
     with app_client(write_config(traffic={"blue": 70, "green": 30})) as c:
         served = Counter(
-            c.post("/score", json=body, headers={**AUTH, "x-request-id": f"split-{i}"}
-                   ).headers["azureml-model-deployment"] for i in range(300))
+            c.post("/score", json=body, headers={**AUTH, "x-request-id": f"split-{i}"}).headers[
+                "azureml-model-deployment"
+            ]
+            for i in range(300)
+        )
         assert 170 <= served["blue"] <= 250 and served["blue"] + served["green"] == 300
         again = c.post("/score", json=body, headers={**AUTH, "x-request-id": "split-7"})
         first = c.post("/score", json=body, headers={**AUTH, "x-request-id": "split-7"})
-        assert again.headers["azureml-model-deployment"] == \
-            first.headers["azureml-model-deployment"]
+        assert (
+            again.headers["azureml-model-deployment"] == first.headers["azureml-model-deployment"]
+        )
     with app_client(write_config(traffic={"blue": 100, "green": 0})) as c:
         pinned = c.post("/score", json=body, headers={**AUTH, "azureml-model-deployment": "green"})
         assert pinned.status_code == 200
@@ -169,8 +197,9 @@ def _wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
         time.sleep(0.02)
 
 
-def test_mirror_traffic_is_scored_logged_and_discarded(write_config: Callable[..., Path],
-                                                        tmp_path: Path) -> None:
+def test_mirror_traffic_is_scored_logged_and_discarded(
+    write_config: Callable[..., Path], tmp_path: Path
+) -> None:
     config = write_config(traffic={"blue": 100}, mirror_traffic={"green": 100})
     log_dir = tmp_path / "inference_log"
     body = {"input_data": {"columns": COLUMNS, "data": rows(2)}}
@@ -179,8 +208,11 @@ def test_mirror_traffic_is_scored_logged_and_discarded(write_config: Callable[..
         for rid in ids:
             response = c.post("/score", json=body, headers={**AUTH, "x-request-id": rid})
             assert response.headers["azureml-model-deployment"] == "blue"
-        c.post("/score", json=body, headers={**AUTH, "azureml-model-deployment": "blue",
-                                             "x-request-id": "pinned"})
+        c.post(
+            "/score",
+            json=body,
+            headers={**AUTH, "azureml-model-deployment": "blue", "x-request-id": "pinned"},
+        )
         _wait_for(lambda: sum(r["mirror"] for r in iter_records(log_dir)) == 5)
         metrics = c.get("/metrics").text
     records = list(iter_records(log_dir))
@@ -195,19 +227,30 @@ def test_inference_log_rows(client: TestClient, tmp_path: Path) -> None:
     data = rows(3, seed=9)
     answers = {}
     for rid in ("log-1", "log-2"):
-        response = client.post("/score", headers={**AUTH, "x-request-id": rid},
-                               json={"input_data": {"columns": COLUMNS, "data": data}})
+        response = client.post(
+            "/score",
+            headers={**AUTH, "x-request-id": rid},
+            json={"input_data": {"columns": COLUMNS, "data": data}},
+        )
         answers[rid] = response.json()
-    client.post("/invocations", headers={**AUTH, "x-request-id": "log-3"},
-                json={"dataframe_records": [dict(zip(COLUMNS, r, strict=True)) for r in data]})
+    client.post(
+        "/invocations",
+        headers={**AUTH, "x-request-id": "log-3"},
+        json={"dataframe_records": [dict(zip(COLUMNS, r, strict=True)) for r in data]},
+    )
     records = list(iter_records(tmp_path / "inference_log"))
     assert Counter(r["request_id"] for r in records) == {"log-1": 1, "log-2": 1, "log-3": 1}
     row = next(r for r in records if r["request_id"] == "log-1")
     assert row["outputs"] == answers["log-1"]
     assert row["inputs"] == {"columns": COLUMNS, "data": data}
-    assert (row["endpoint"], row["deployment"], row["model_name"], row["model_version"],
-            row["status"], row["mirror"]) == ("classical-online", "blue", "flights", "3", 200,
-                                              False)
+    assert (
+        row["endpoint"],
+        row["deployment"],
+        row["model_name"],
+        row["model_version"],
+        row["status"],
+        row["mirror"],
+    ) == ("classical-online", "blue", "flights", "3", 200, False)
     assert row["timestamp"].endswith("+00:00") and row["latency_ms"] > 0
     records_row = next(r for r in records if r["request_id"] == "log-3")
     assert [list(x) for x in records_row["inputs"]["data"]] == data
@@ -218,8 +261,10 @@ def test_health_needs_no_key(client: TestClient) -> None:
     assert health.status_code == 200
     body = health.json()
     assert body["status"] == "ok" and body["endpoint"] == "classical-online"
-    assert {n: (d["model_version"], d["traffic"]) for n, d in body["deployments"].items()} == \
-        {"blue": ("3", 100), "green": ("4", 0)}
+    assert {n: (d["model_version"], d["traffic"]) for n, d in body["deployments"].items()} == {
+        "blue": ("3", 100),
+        "green": ("4", 0),
+    }
     assert client.get("/ping").status_code == 200
 
 
@@ -248,8 +293,11 @@ def test_metrics_prometheus_text(client: TestClient) -> None:
     assert samples['requests_total{deployment="blue",status="200"}'] == 3
     assert samples['requests_total{deployment="blue",status="400"}'] == 1
     assert samples['requests_total{deployment="",status="401"}'] == 1
-    buckets = [v for k, v in samples.items()
-               if k.startswith('request_latency_seconds_bucket{deployment="blue"')]
+    buckets = [
+        v
+        for k, v in samples.items()
+        if k.startswith('request_latency_seconds_bucket{deployment="blue"')
+    ]
     assert buckets == sorted(buckets) and buckets[-1] == 4
     assert samples['request_latency_seconds_count{deployment="blue"}'] == 4
     assert samples['model_info{deployment="green",model_name="flights",model_version="4"}'] == 1

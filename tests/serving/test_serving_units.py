@@ -19,13 +19,20 @@ from serving.scoring.model import ModelLoadError
 from serving.settings import ConfigError, ServingSettings
 from tests.serving.conftest import COLUMNS, make_config, rows
 
-SCHEMA = InputSchema.from_signature_json(json.dumps([
-    {"name": "x", "type": "double"}, {"name": "n", "type": "long"},
-    {"name": "s", "type": "string"}, {"name": "b", "type": "boolean", "required": False},
-    {"name": "f", "type": "float", "required": False},
-    {"name": "i", "type": "integer", "required": False},
-    {"name": "t", "type": "datetime", "required": False},
-    {"name": "bin", "type": "binary", "required": False}]))
+SCHEMA = InputSchema.from_signature_json(
+    json.dumps(
+        [
+            {"name": "x", "type": "double"},
+            {"name": "n", "type": "long"},
+            {"name": "s", "type": "string"},
+            {"name": "b", "type": "boolean", "required": False},
+            {"name": "f", "type": "float", "required": False},
+            {"name": "i", "type": "integer", "required": False},
+            {"name": "t", "type": "datetime", "required": False},
+            {"name": "bin", "type": "binary", "required": False},
+        ]
+    )
+)
 
 
 def test_all_payload_shapes_give_the_same_columns() -> None:
@@ -58,10 +65,17 @@ def test_single_row_of_scalars() -> None:
 
 
 def test_typed_columns() -> None:
-    table = parse_mlflow({"dataframe_split": {
-        "columns": ["x", "n", "s", "b", "f", "i", "t", "bin"],
-        "data": [[1, 2, "a", True, 0.5, 7, "2024-01-02T03:04:05", "aGk="],
-                 [2.5, 3, "b", None, None, None, None, None]]}})
+    table = parse_mlflow(
+        {
+            "dataframe_split": {
+                "columns": ["x", "n", "s", "b", "f", "i", "t", "bin"],
+                "data": [
+                    [1, 2, "a", True, 0.5, 7, "2024-01-02T03:04:05", "aGk="],
+                    [2.5, 3, "b", None, None, None, None, None],
+                ],
+            }
+        }
+    )
     arrays = SCHEMA.to_arrays(table)
     assert arrays["x"].tolist() == [1.0, 2.5]  # an integer is a valid double
     assert arrays["f"].dtype == np.float32 and np.isnan(arrays["f"][1])
@@ -71,10 +85,18 @@ def test_typed_columns() -> None:
     assert arrays["b"].tolist() == [True, None]
 
 
-@pytest.mark.parametrize(("column", "value", "code"), [
-    ("i", 2**40, "out_of_range"), ("f", 1e300, "non_finite_value"), ("b", 1, "invalid_type"),
-    ("t", "not a date", "invalid_type"), ("bin", "%%%", "invalid_type"),
-    ("s", None, "null_value"), ("x", "1.5", "invalid_type")])
+@pytest.mark.parametrize(
+    ("column", "value", "code"),
+    [
+        ("i", 2**40, "out_of_range"),
+        ("f", 1e300, "non_finite_value"),
+        ("b", 1, "invalid_type"),
+        ("t", "not a date", "invalid_type"),
+        ("bin", "%%%", "invalid_type"),
+        ("s", None, "null_value"),
+        ("x", "1.5", "invalid_type"),
+    ],
+)
 def test_typed_column_errors(column: str, value: Any, code: str) -> None:
     row = {"x": 1.0, "n": 1, "s": "a", column: value}
     with pytest.raises(InputError) as err:
@@ -91,8 +113,9 @@ def test_unsupported_signatures_are_refused_at_load() -> None:
 
 def test_served_model_batches_like_single_calls(models: dict[str, Path]) -> None:
     model = ServedModel(models["green"])
-    tables = [parse_azureml({"input_data": {"columns": COLUMNS, "data": rows(n, n)}})
-              for n in (1, 4, 2)]
+    tables = [
+        parse_azureml({"input_data": {"columns": COLUMNS, "data": rows(n, n)}}) for n in (1, 4, 2)
+    ]
     inputs = [(model.schema.to_arrays(t), t.nrows) for t in tables]
     assert model.predict_arrays(inputs) == [model.predict(a, n) for a, n in inputs]
     assert model.describe()["flavor"] == "sklearn"
@@ -127,21 +150,25 @@ def test_histogram_buckets_are_cumulative() -> None:
     assert lines[-1] == 'lat_count{deployment="blue"} 4'
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    ({"traffic": {"blue": 60, "green": 30}}, "traffic must sum to 100"),
-    ({"traffic": {"blue": 100, "red": 0}}, "unknown deployment 'red'"),
-    ({"traffic": {"blue": 100.0}}, "integer percent"),
-    ({"mirror_traffic": {"green": 101}}, "mirror_traffic.green"),
-    ({"keys": {"secondary": "abc"}}, "keys.primary is required"),
-    ({"keys": {"primary": "has space"}}, "keys.primary"),
-    ({"trafic": {}}, "unknown config keys ['trafic']"),
-    ({"endpoint": "bad name!"}, "endpoint must be a name"),
-    ({"deployments": {}}, "non-empty"),
-    ({"deployments": {"blue": {"model_path": "m", "colour": 1}}}, "deployments.blue"),
-    ({"max_body_bytes": 0}, "max_body_bytes"),
-])
-def test_settings_validation(tmp_path: Path, models: dict[str, Path], change: dict[str, Any],
-                             message: str) -> None:
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"traffic": {"blue": 60, "green": 30}}, "traffic must sum to 100"),
+        ({"traffic": {"blue": 100, "red": 0}}, "unknown deployment 'red'"),
+        ({"traffic": {"blue": 100.0}}, "integer percent"),
+        ({"mirror_traffic": {"green": 101}}, "mirror_traffic.green"),
+        ({"keys": {"secondary": "abc"}}, "keys.primary is required"),
+        ({"keys": {"primary": "has space"}}, "keys.primary"),
+        ({"trafic": {}}, "unknown config keys ['trafic']"),
+        ({"endpoint": "bad name!"}, "endpoint must be a name"),
+        ({"deployments": {}}, "non-empty"),
+        ({"deployments": {"blue": {"model_path": "m", "colour": 1}}}, "deployments.blue"),
+        ({"max_body_bytes": 0}, "max_body_bytes"),
+    ],
+)
+def test_settings_validation(
+    tmp_path: Path, models: dict[str, Path], change: dict[str, Any], message: str
+) -> None:
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
         ServingSettings.from_dict(make_config(tmp_path, models, **change))
 
