@@ -37,6 +37,9 @@ from serving.state import ServerState
 
 Format = Literal["azureml", "mlflow"]
 _REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
+# Replayed or backfilled traffic may carry its business date; the log files it by that day.
+EVENT_DATE_HEADER = "x-mlops-event-date"
+_EVENT_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _DUMP = orjson.OPT_SERIALIZE_NUMPY
 
 
@@ -98,8 +101,10 @@ def _row(
     outputs: Any,
     error: str | None,
     mirror: bool,
+    event_date: str | None = None,
 ) -> tuple[str, bytes]:
     when = datetime.fromtimestamp(received, UTC)
+    day = event_date or when.strftime("%Y-%m-%d")
     row = {
         "request_id": request_id,
         "timestamp": when.isoformat(),
@@ -113,12 +118,18 @@ def _row(
         "inputs": {"columns": table.columns, "data": table.log_rows()},
         "outputs": outputs,
         "error": error,
+        "event_date": day,
     }
-    return when.strftime("%Y-%m-%d"), orjson.dumps(row, option=_DUMP, default=str) + b"\n"
+    return day, orjson.dumps(row, option=_DUMP, default=str) + b"\n"
 
 
 async def _mirror(
-    state: ServerState, runtime: Runtime, name: str, table: Table, request_id: str
+    state: ServerState,
+    runtime: Runtime,
+    name: str,
+    table: Table,
+    request_id: str,
+    event_date: str | None,
 ) -> None:
     """Score a copy on another deployment; log it, count it, discard the answer."""
     deployment = runtime.deployments[name]
@@ -143,10 +154,21 @@ async def _mirror(
         outputs,
         error,
         mirror=True,
+        event_date=event_date,
     )
     with contextlib.suppress(LogWriteError):  # nobody waits on a mirrored copy
         runtime.writer.append_nowait(day, line)
     state.metrics.observe_mirror(name, status)
+
+
+def _valid_date(text: str) -> bool:
+    if not _EVENT_DATE.match(text):
+        return False
+    try:
+        datetime.strptime(text, "%Y-%m-%d")
+    except ValueError:
+        return False
+    return True
 
 
 async def score(request: Request, state: ServerState, fmt: Format) -> Response:
@@ -158,7 +180,12 @@ async def score(request: Request, state: ServerState, fmt: Format) -> Response:
     reply_headers = {"x-request-id": request_id}
     deployment: Deployment | None = None
     pinned: str | None = None
+    event_date = headers.get(EVENT_DATE_HEADER)
     try:
+        if event_date is not None and not _valid_date(event_date):
+            raise ApiError(
+                400, "invalid_event_date", f"{EVENT_DATE_HEADER} must be a date YYYY-MM-DD"
+            )
         if not _REQUEST_ID.match(request_id):
             reply_headers["x-request-id"] = request_id = str(uuid.uuid4())
             raise ApiError(
@@ -189,7 +216,7 @@ async def score(request: Request, state: ServerState, fmt: Format) -> Response:
 
     if not pinned:  # as in Azure ML, a request pinned to a deployment is not mirrored
         for name in runtime.router.mirrors(request_id, deployment.name):
-            state.spawn(_mirror(state, runtime, name, table, request_id))
+            state.spawn(_mirror(state, runtime, name, table, request_id, event_date))
 
     outputs, error, status = None, None, 200
     try:
@@ -208,6 +235,7 @@ async def score(request: Request, state: ServerState, fmt: Format) -> Response:
         outputs,
         error,
         mirror=False,
+        event_date=event_date,
     )
     try:
         await runtime.writer.append(day, line)

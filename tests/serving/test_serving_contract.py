@@ -302,3 +302,17 @@ def test_metrics_prometheus_text(client: TestClient) -> None:
     assert samples['request_latency_seconds_count{deployment="blue"}'] == 4
     assert samples['model_info{deployment="green",model_name="flights",model_version="4"}'] == 1
     assert samples["inference_log_rows_total"] == 3
+
+
+def test_event_date_header_files_replayed_traffic_by_its_day(
+    client: TestClient, tmp_path: Path
+) -> None:
+    body = {"input_data": {"columns": COLUMNS, "data": rows(2, seed=4)}}
+    replay = {**AUTH, "x-request-id": "replay-1", "x-mlops-event-date": "2013-07-15"}
+    assert client.post("/score", headers=replay, json=body).status_code == 200
+    bad = {**AUTH, "x-mlops-event-date": "2013-13-45"}
+    response = client.post("/score", headers=bad, json=body)
+    assert response.status_code == 400
+    assert "x-mlops-event-date" in response.json()["error"]["message"]
+    records = list(iter_records(tmp_path / "inference_log", day="2013-07-15"))
+    assert [(r["request_id"], r["event_date"]) for r in records] == [("replay-1", "2013-07-15")]
