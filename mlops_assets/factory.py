@@ -12,6 +12,7 @@ from mlops_assets.approve import build_approval
 from mlops_assets.batch import build_batch_predictions
 from mlops_assets.deploy import build_production_deployment
 from mlops_assets.model_development import build_candidate_model, build_model_evaluation
+from mlops_assets.monitor import build_data_drift, build_inference_log, build_model_performance
 from mlops_assets.promote import build_promoted_model
 from mlops_assets.register import build_registered_model
 from mlops_assets.spec import ScenarioSpec
@@ -26,6 +27,10 @@ def promotion_job_name(spec: ScenarioSpec) -> str:
     return f"{spec.name}_promotion_job"
 
 
+def monitoring_job_name(spec: ScenarioSpec) -> str:
+    return f"{spec.name}_monitoring_job"
+
+
 def build_lifecycle_defs(spec: ScenarioSpec) -> dg.Definitions:
     inner = [
         build_candidate_model(spec),
@@ -35,6 +40,7 @@ def build_lifecycle_defs(spec: ScenarioSpec) -> dg.Definitions:
     ]
     outer = [build_approval(spec), build_promoted_model(spec), build_production_deployment(spec)]
     batch, batch_schedule = build_batch_predictions(spec)
+    monitoring = [build_inference_log(spec), build_model_performance(spec), build_data_drift(spec)]
     training_job = dg.define_asset_job(
         training_job_name(spec),
         selection=dg.AssetSelection.assets(
@@ -49,8 +55,19 @@ def build_lifecycle_defs(spec: ScenarioSpec) -> dg.Definitions:
         description=f"{spec.name}: approved version -> prod registry -> blue/green production",
         tags=naming.scenario_tags(spec.name),
     )
+    monitoring_job = dg.define_asset_job(
+        monitoring_job_name(spec),
+        selection=dg.AssetSelection.assets(*(a.key for a in monitoring)),
+        description=f"{spec.name}: a day of inference log -> performance and drift",
+        tags=naming.scenario_tags(spec.name),
+    )
     return dg.Definitions(
-        assets=[*inner, *outer, batch],
-        jobs=[training_job, promotion_job],
-        schedules=[batch_schedule],
+        assets=[*inner, *outer, batch, *monitoring],
+        jobs=[training_job, promotion_job, monitoring_job],
+        schedules=[
+            batch_schedule,
+            dg.build_schedule_from_partitioned_job(
+                monitoring_job, name=f"{spec.name}_daily_monitoring_schedule", hour_of_day=2
+            ),
+        ],
     )

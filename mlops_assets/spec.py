@@ -51,6 +51,10 @@ class ScenarioSpec:
     batch_frame: Callable[[Any, str], pd.DataFrame]
     """(lake, day) -> rows to score, with identifying columns."""
     batch_predict: Callable[[Any, pd.DataFrame], pd.DataFrame]
+    performance: Callable[[list, list], dict[str, float]]
+    """(predictions, ground truth) -> metrics named like the holdout ones."""
+    drift_numerical: tuple[str, ...]
+    drift_categorical: tuple[str, ...]
     default_params: Mapping[str, float] = field(default_factory=dict)
 
     @property

@@ -8,6 +8,10 @@ here too, and goes through the same policy as people.
 
 from __future__ import annotations
 
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -33,3 +37,32 @@ class Governance(dg.ConfigurableResource):
         from mlops_assets.governance import AuditTrail
 
         return AuditTrail(self.audit_path)
+
+    # -- training automation pause (set by the budget sensor, lifted by a person or a new month)
+    def _state_path(self) -> Path:
+        return Path(self.audit_path).with_name("automation.json")
+
+    def paused_reason(self, now: datetime | None = None) -> str | None:
+        """Why training automation is paused now, or None when it may run."""
+        path = self._state_path()
+        if not path.exists():
+            return None
+        state = json.loads(path.read_text())
+        until = datetime.fromisoformat(state["until"])
+        if (now or datetime.now(UTC)) >= until:
+            return None
+        return f"{state['reason']} (until {state['until']})"
+
+    def pause(self, until: datetime, reason: str, actor: str) -> None:
+        path = self._state_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"until": until.isoformat(), "reason": reason, "by": actor}))
+        os.replace(tmp, path)
+        self.audit().record("pause_training", actor, "training-automation", "prod", "succeeded",
+                            reason=reason, details={"until": until.isoformat()})  # fmt: skip
+
+    def resume(self, actor: str, reason: str) -> None:
+        self._state_path().unlink(missing_ok=True)
+        self.audit().record("resume_training", actor, "training-automation", "prod",
+                            "succeeded", reason=reason)  # fmt: skip

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from mlops_assets import naming
-from mlops_assets.scenarios.classical import data_assets, model
+from mlops_assets.scenarios.classical import data_assets, features, model
 from mlops_assets.spec import ScenarioSpec
 
 SPEC = ScenarioSpec(
@@ -32,6 +32,9 @@ SPEC = ScenarioSpec(
     partitions_def=data_assets.daily,
     batch_frame=data_assets.batch_frame,
     batch_predict=model.batch_predict,
+    performance=model.performance,
+    drift_numerical=tuple(features.NUMERIC),
+    drift_categorical=tuple(features.CATEGORICAL),
     default_params=model.DEFAULT_PARAMS,
 )
 

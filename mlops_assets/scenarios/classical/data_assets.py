@@ -175,9 +175,27 @@ def batch_frame(lake: DataLake, day: str) -> pd.DataFrame:
 
 
 class TrainingSetConfig(dg.Config):
-    start_date: str = "2013-01-01"
-    end_date: str = "2013-06-30"
+    """The window to train on. `end_date: latest` means the newest validated day, so a
+    retrain requested by the drift sensor learns from the data that drifted."""
+
+    end_date: str = "latest"
+    start_date: str = ""
+    """Empty: `window_days` days ending at end_date."""
+    window_days: int = 181
     holdout_days: int = 14
+
+
+def training_window(config: TrainingSetConfig, lake: DataLake) -> tuple[str, str]:
+    end = config.end_date
+    if end == "latest":
+        landed = lake.list("validated/classical/flights")
+        if not landed:
+            raise dg.Failure("no validated flights yet; materialize validated_flights first")
+        end = landed[-1].rsplit("/", 1)[-1].removesuffix(".parquet")
+    start = config.start_date or (
+        pd.Timestamp(end) - pd.Timedelta(days=config.window_days - 1)
+    ).strftime("%Y-%m-%d")
+    return max(start, FIRST_DAY), end
 
 
 @dg.asset(
@@ -192,18 +210,15 @@ def training_set(
     context: dg.AssetExecutionContext, config: TrainingSetConfig, lake: DataLake
 ) -> dg.MaterializeResult:
     """Features and label for a range of validated days, split by time into train and holdout."""
+    start, end = training_window(config, lake)
     try:
-        days = daily.get_partition_keys_in_range(
-            dg.PartitionKeyRange(config.start_date, config.end_date)
-        )
+        days = daily.get_partition_keys_in_range(dg.PartitionKeyRange(start, end))
     except Exception as err:
-        raise dg.Failure(
-            f"invalid training range {config.start_date}..{config.end_date}: {err}"
-        ) from err
+        raise dg.Failure(f"invalid training range {start}..{end}: {err}") from err
     missing = [d for d in days if not lake.exists(validated_path(d))]
     if missing:
         raise dg.Failure(
-            f"{len(missing)} day(s) in {config.start_date}..{config.end_date} are not validated "
+            f"{len(missing)} day(s) in {start}..{end} are not validated "
             f"yet (first: {missing[:5]}); materialize validated_flights for them first"
         )
     flights = pd.concat([lake.read_parquet(validated_path(d)) for d in days], ignore_index=True)

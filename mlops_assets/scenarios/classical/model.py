@@ -115,6 +115,20 @@ def score(model, frame: pd.DataFrame) -> dict[str, float]:
     }
 
 
+def performance(predictions: list, labels: list) -> dict[str, float]:
+    """Production metrics from served labels (the server returns classes, not scores)."""
+    from sklearn.metrics import precision_score, recall_score
+
+    y, pred = np.asarray(labels, dtype=int), np.asarray(predictions, dtype=int)
+    return {
+        "accuracy": float(accuracy_score(y, pred)),
+        "f1": float(f1_score(y, pred, zero_division=0)),
+        "precision": float(precision_score(y, pred, zero_division=0)),
+        "recall": float(recall_score(y, pred, zero_division=0)),
+        "late_rate": float(y.mean()),
+    }
+
+
 def score_slices(model, frame: pd.DataFrame, column: str) -> dict[str, float]:
     """ROC AUC per value of `column`; segments with one class only are skipped."""
     proba = late_probability(model, frame)

@@ -18,7 +18,8 @@ from typing import Any
 
 import pandas as pd
 
-from mlops_assets.scenarios.classical.features import FEATURES, LABEL
+from mlops_assets.monitoring.drift import build_reference
+from mlops_assets.scenarios.classical.features import CATEGORICAL, FEATURES, LABEL, NUMERIC
 from mlops_assets.scenarios.classical.model import (
     SKOPS_TRUSTED_TYPES,
     build_pipeline,
@@ -92,6 +93,10 @@ def run(argv: list[str]) -> dict[str, Any]:
             skops_trusted_types=SKOPS_TRUSTED_TYPES,
             pip_requirements=pip_requirements(),
         )
+        # Drift reference, computed once from the training data and kept with the run.
+        reference = train[FEATURES].assign(prediction=model.predict(train[FEATURES]))
+        profile = build_reference(reference, NUMERIC, [*CATEGORICAL, "prediction"])
+        mlflow.log_text(profile.to_json(), "drift_reference.json")
         pngs = {}
         for fname, fig in _plots(model, holdout).items():
             mlflow.log_figure(fig, fname)

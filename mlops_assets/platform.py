@@ -1,0 +1,119 @@
+"""Platform-wide monitoring assets (key prefix `platform`): the cost ledger.
+
+`cost_ledger` prices finished Dagster runs and online-endpoint uptime with the
+rate card (`rate_card.yaml`) and appends them to an append-only ledger in the
+lake; its metadata (month total, percent of the monthly budget) is what the
+budget sensor reads.
+"""
+
+from datetime import UTC, datetime
+
+import dagster as dg
+import pandas as pd
+
+from mlops_assets import naming
+from mlops_assets.monitoring.cost import (
+    COLUMNS,
+    RateCard,
+    endpoint_entries,
+    month_of,
+    month_summary,
+    run_entries,
+)
+from resources.endpoint import OnlineEndpoints
+from resources.lake import DataLake
+
+PLATFORM = "platform"
+LEDGER_PATH = "monitoring/platform/cost_ledger.parquet"
+COST_LEDGER_KEY = dg.AssetKey([PLATFORM, "cost_ledger"])
+FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
+
+
+class CostConfig(dg.Config):
+    rate_card_path: str = ""
+    """Empty: the packaged rate card."""
+
+
+def read_ledger(lake: DataLake) -> pd.DataFrame:
+    return (
+        lake.read_parquet(LEDGER_PATH)
+        if lake.exists(LEDGER_PATH)
+        else pd.DataFrame(columns=COLUMNS)
+    )
+
+
+@dg.asset(
+    key=COST_LEDGER_KEY,
+    group_name=naming.MONITORING,
+    kinds={"pandas", "parquet"},
+    owners=naming.OWNERS,
+    tags=naming.scenario_tags(PLATFORM),
+)
+def cost_ledger(
+    context: dg.AssetExecutionContext,
+    config: CostConfig,
+    lake: DataLake,
+    endpoints: OnlineEndpoints,
+) -> dg.MaterializeResult:
+    """What runs and endpoints cost, priced by the rate card, against the monthly budget."""
+    card = RateCard.load(config.rate_card_path or None)
+    now = datetime.now(UTC)
+    ledger = read_ledger(lake)
+    seen = {item.split(":", 1)[1] for item in ledger["item"] if str(item).count(":")}
+    last = pd.Timestamp(ledger["ts"].max()).to_pydatetime() if len(ledger) else None
+    records = context.instance.get_run_records(dg.RunsFilter(statuses=FINISHED), limit=5000)
+    runs = [
+        {"run_id": r.dagster_run.run_id, "job": r.dagster_run.job_name,
+         "start": r.start_time, "end": r.end_time}
+        for r in records
+    ]  # fmt: skip
+    live = [
+        {"name": e.name, "started": e.extra["started"], "workers": e.workers}
+        for e in endpoints.list()
+        if e.running and e.extra.get("started")
+    ]
+    new = run_entries(runs, seen, card, now) + endpoint_entries(live, last, card, now)
+    if new:
+        ledger = pd.concat([ledger, pd.DataFrame(new, columns=COLUMNS)], ignore_index=True)
+        ledger["ts"] = pd.to_datetime(ledger["ts"], utc=True)
+        lake.write_parquet(LEDGER_PATH, ledger)
+    summary = month_summary(ledger, month_of(now), card)
+    context.log.info(
+        f"{summary['month']}: {summary['month_cost']:.2f} {card.currency} "
+        f"= {summary['pct_of_budget']:.1f}% of {card.monthly_budget}"
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "month": summary["month"],
+            "month_cost": summary["month_cost"],
+            "monthly_budget": summary["monthly_budget"],
+            "pct_of_budget": summary["pct_of_budget"],
+            "currency": card.currency,
+            "thresholds": dg.MetadataValue.json(list(card.thresholds)),
+            "by_kind": dg.MetadataValue.json(summary["by_kind"]),
+            "new_entries": len(new),
+            "ledger_rows": len(ledger),
+        }
+    )
+
+
+platform_monitoring_job = dg.define_asset_job(
+    "platform_monitoring_job",
+    selection=dg.AssetSelection.assets(COST_LEDGER_KEY),
+    tags=naming.scenario_tags(PLATFORM),
+)
+
+
+def build_platform_defs() -> dg.Definitions:
+    return dg.Definitions(
+        assets=[cost_ledger],
+        jobs=[platform_monitoring_job],
+        schedules=[
+            dg.ScheduleDefinition(
+                name="platform_cost_schedule",
+                job=platform_monitoring_job,
+                cron_schedule="*/15 * * * *",
+                default_status=dg.DefaultScheduleStatus.STOPPED,
+            )
+        ],
+    )
