@@ -54,6 +54,8 @@ lint: install
 
 bench: install
 	$(PY) bench/serving_bench.py
+	$(PY) bench/batch_bench.py
+	$(PY) bench/drift_bench.py
 
 clean:
 	rm -rf $(DAGSTER_HOME) $(MLOPS_HOME)

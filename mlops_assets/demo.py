@@ -19,6 +19,7 @@ import dagster as dg
 
 DATA_RANGE = ("2013-01-01", "2013-06-30")
 NEW_DAY = "2013-07-01"
+CLEAN_DAY, DRIFT_DAY = "2013-06-28", "2013-07-05"  # a held-out day; a day shifted on purpose
 APPROVER = "priya"  # project_lead in the RBAC policy: may approve in prod
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
@@ -47,6 +48,49 @@ def meta(result, artifact: str) -> dict:
         if event.asset_key.path[-1] == artifact:
             return {k: getattr(v, "value", v) for k, v in event.materialization.metadata.items()}
     return {}
+
+
+def simulate_traffic(res: dict, spec) -> str:
+    """Send a held-out day as it was and a day shifted on purpose, filed by event date;
+    ground truth for the clean day arrives afterwards as a labels drop."""
+    import json
+    import uuid
+
+    import httpx
+
+    from mlops_assets.endpoint_checks import azureml_payload
+    from mlops_assets.scenarios.classical.features import build_features
+    from mlops_assets.scenarios.classical.source import flights_for_day
+
+    endpoints = res["endpoints"]
+    uri = endpoints.get(spec.online_endpoint).scoring_uri
+    key = endpoints.get_keys(spec.online_endpoint)["primary"]
+    clean = build_features(flights_for_day(CLEAN_DAY))
+    drifted = build_features(flights_for_day(DRIFT_DAY))
+    drifted = drifted.assign(
+        distance=drifted["distance"] * 1.8,
+        dep_hour=(drifted["dep_hour"] + 6).clip(upper=23),
+        sched_arr_hour=(drifted["sched_arr_hour"] + 6).clip(upper=23),
+    )
+    labels, sent = [], 0
+    with httpx.Client(timeout=30) as client:
+        for day, frame in ((CLEAN_DAY, clean), (DRIFT_DAY, drifted)):
+            for start in range(0, len(frame), 25):
+                chunk, rid = frame.iloc[start : start + 25], uuid.uuid4().hex
+                response = client.post(
+                    uri,
+                    json=azureml_payload(spec.request_frame(chunk)),
+                    headers={"Authorization": f"Bearer {key}", "x-request-id": rid,
+                             "x-mlops-event-date": day},
+                )  # fmt: skip
+                response.raise_for_status()
+                sent += 1
+                if day == CLEAN_DAY:
+                    labels.append(json.dumps({"request_id": rid, "labels": chunk["late"].tolist()}))
+    res["lake"].write_bytes(
+        f"landing/classical/labels/{CLEAN_DAY}.jsonl", "\n".join(labels).encode()
+    )
+    return f"{sent} requests ({len(clean)} + {len(drifted)} flights)"
 
 
 def main() -> int:
@@ -111,6 +155,24 @@ def main() -> int:
     batch = run_job(defs, "classical_batch_scoring_job", instance, partition_key=NEW_DAY)
     res["endpoints"].stop(SPEC.staging_endpoint)
 
+    print(f"7. production traffic: {CLEAN_DAY} as it was, {DRIFT_DAY} shifted on purpose")
+    traffic = simulate_traffic(res, SPEC)
+    monitored = {}
+    for day in (CLEAN_DAY, DRIFT_DAY):
+        run = run_job(defs, "classical_monitoring_job", instance, partition_key=day)
+        monitored[day] = (meta(run, "data_drift"), meta(run, "model_performance"))
+    print("8. drift sensor -> retrain run (train, gates, register, stage; approval still human)")
+    drift_sensor = defs.resolve_sensor_def("classical_drift_retrain_sensor")
+    sensor_res = {"governance": res["governance"], "notifier": res["notifier"]}
+    with dg.build_sensor_context(instance=instance, resources=sensor_res) as ctx:
+        retrain_requests = getattr(drift_sensor(ctx), "run_requests", None) or []
+    retrain = None
+    for request in retrain_requests:
+        print(f"   sensor requested run_key {request.run_key}")
+        retrain = run_job(defs, "classical_training_job", instance, tags=request.tags)
+    print("9. cost ledger and budget")
+    ledger = meta(run_job(defs, "platform_monitoring_job", instance), "cost_ledger")
+
     checks = [
         c
         for r in (data, train, promote, batch)
@@ -152,6 +214,29 @@ def main() -> int:
         "batch predictions",
         f"{meta(batch, 'batch_predictions').get('row_count', 0)} flights on {NEW_DAY}",
     )
+    line("traffic sent", traffic)
+    for day, (drift, perf) in monitored.items():
+        drifted = ", ".join(drift.get("drifted_features") or []) or "none"
+        line(f"drift {day}", f"dataset drift {drift.get('dataset_drift')}; drifted: {drifted}")
+        if perf.get("labeled_rows"):
+            line(
+                f"  performance {day}",
+                f"accuracy {perf['accuracy']:.3f} on {perf['labeled_rows']} labeled rows "
+                f"(drop vs holdout {perf.get('accuracy_drop', 0):.3f})",
+            )
+    line("retrain runs", f"{len(retrain_requests)} requested by the drift sensor")
+    if retrain is not None:
+        new, staged_new = meta(retrain, "registered_model"), meta(retrain, "staging_deployment")
+        line(
+            "new challenger",
+            f"v{new.get('version')} staged: {staged_new.get('staging')}; waiting for approval "
+            f"(`mlops model pending {SPEC.model_name}`)",
+        )
+    line(
+        "cost this month",
+        f"{ledger['month_cost']:.3f} {ledger['currency']} = {ledger['pct_of_budget']:.1f}% "
+        f"of {ledger['monthly_budget']}",
+    )
     line("elapsed", f"{time.monotonic() - started:.0f}s")
     info = res["endpoints"].get(SPEC.online_endpoint)
     print(
@@ -161,7 +246,14 @@ def main() -> int:
     print(
         "Next: `make dev` for the Dagster UI (http://127.0.0.1:3000), `make mlflow-ui` for MLflow"
     )
-    ok = bool(deployed) and statuses.count(200) == len(statuses) and batch.success
+    ok = (
+        bool(deployed)
+        and statuses.count(200) == len(statuses)
+        and batch.success
+        and len(retrain_requests) == 1
+        and retrain is not None
+        and retrain.success
+    )
     return 0 if ok else 1
 
 

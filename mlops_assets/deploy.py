@@ -37,7 +37,7 @@ def build_production_deployment(spec: ScenarioSpec) -> dg.AssetsDefinition:
         key=key,
         deps=[naming.key(spec.name, "promoted_model")],
         group_name=naming.DEPLOYMENT,
-        kinds={"fastapi", "mlflow"},
+        kinds={"starlette", "mlflow"},
         owners=naming.OWNERS,
         tags=naming.scenario_tags(spec.name),
         check_specs=[dg.AssetCheckSpec("canary", asset=key, blocking=True)],

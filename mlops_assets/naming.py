@@ -20,7 +20,7 @@ GROUPS = frozenset(
 
 # Lowercase only: the UI shows these as badges and filters on them.
 KINDS = frozenset(
-    {"python", "pandas", "parquet", "sklearn", "mlflow", "pytorch", "azure", "azureml", "fastapi"}
+    {"python", "pandas", "parquet", "sklearn", "mlflow", "pytorch", "azure", "azureml", "starlette"}
 )
 
 OWNERS = ["team:ml-platform"]

@@ -56,6 +56,8 @@ class ScenarioSpec:
     drift_numerical: tuple[str, ...]
     drift_categorical: tuple[str, ...]
     default_params: Mapping[str, float] = field(default_factory=dict)
+    retrain_on_drift: bool = True
+    """Classical retrains on drift; vision and NLP loop back to human labeling instead."""
 
     @property
     def staging_endpoint(self) -> str:

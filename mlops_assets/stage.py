@@ -36,7 +36,7 @@ def build_staging_deployment(spec: ScenarioSpec) -> dg.AssetsDefinition:
         key=key,
         deps=[naming.key(spec.name, "registered_model")],
         group_name=naming.DEPLOYMENT,
-        kinds={"fastapi", "mlflow"},
+        kinds={"starlette", "mlflow"},
         owners=naming.OWNERS,
         tags=naming.scenario_tags(spec.name),
         check_specs=[dg.AssetCheckSpec(c, asset=key, blocking=True) for c in CHECKS],

@@ -20,6 +20,7 @@ from resources.compute import AzureMLCompute, SubprocessCompute
 from resources.endpoint import LocalOnlineEndpoints
 from resources.governance import Governance
 from resources.lake import AzureBlobLake, LocalLake
+from resources.notify import Notifier, OutboxNotifier, WebhookNotifier
 from resources.registry import AzureMLRegistry, LocalMlflowRegistry
 
 Env = Literal["local", "azure"]
@@ -39,6 +40,14 @@ def mlops_home() -> Path:
     return Path(os.environ.get("MLOPS_HOME", ".mlops")).resolve()
 
 
+def notifier_for(home: Path) -> Notifier:
+    """Outbox by default; a webhook too when MLOPS_WEBHOOK_URL is set (read at run time)."""
+    outbox = str(home / "notifications" / "outbox.jsonl")
+    if os.environ.get("MLOPS_WEBHOOK_URL"):
+        return WebhookNotifier(url=dg.EnvVar("MLOPS_WEBHOOK_URL"), outbox_path=outbox)
+    return OutboxNotifier(outbox_path=outbox)
+
+
 def local_resources(home: Path) -> dict[str, Any]:
     return {
         "lake": LocalLake(root=str(home / "lake")),
@@ -48,6 +57,7 @@ def local_resources(home: Path) -> dict[str, Any]:
         "compute": SubprocessCompute(),
         "endpoints": LocalOnlineEndpoints(root=str(home / "endpoints")),
         "governance": Governance(audit_path=str(home / "governance" / "audit.jsonl")),
+        "notifier": notifier_for(home),
     }
 
 
@@ -76,6 +86,7 @@ def azure_resources() -> dict[str, Any]:
         # server runs next to the Dagster deployment.
         "endpoints": LocalOnlineEndpoints(root=str(mlops_home() / "endpoints")),
         "governance": Governance(audit_path=str(mlops_home() / "governance" / "audit.jsonl")),
+        "notifier": notifier_for(mlops_home()),
     }
 
 

@@ -11,11 +11,11 @@ import json
 from datetime import UTC, datetime
 
 import dagster as dg
-from resources.notify import Notifier
 
 from mlops_assets.monitoring.cost import crossed_thresholds
 from mlops_assets.platform import COST_LEDGER_KEY
 from resources.governance import Governance
+from resources.notify import Notifier
 
 
 def next_month(month: str) -> datetime:

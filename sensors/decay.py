@@ -8,6 +8,7 @@ period notifies once and a new run resets it.
 import time
 
 import dagster as dg
+
 from resources.notify import Notifier
 
 IDLE_DAYS = 14

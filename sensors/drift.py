@@ -28,12 +28,21 @@ COOLDOWN_SECONDS = 6 * 3600
 
 
 def drift_trigger(metadata: dict, drift_share: float) -> str | None:
-    """Why a drift result calls for a retrain, or None."""
+    """Why a drift result calls for a retrain, or None.
+
+    Feature drift counts at Evidently's dataset rule (share of drifted features). A
+    drifted prediction counts only together with a drifted feature: alone, it moves
+    with what is deliberately not monitored per day (weather, calendar) and would
+    retrain on every stormy day.
+    """
     share = float(metadata.get("share_of_drifted_features", 0.0))
     if share >= drift_share:
         return f"{share:.0%} of features drifted (threshold {drift_share:.0%})"
-    if metadata.get("prediction_drift"):
-        return f"prediction drift (score {float(metadata['prediction_drift_score']):.3g})"
+    if metadata.get("prediction_drift") and share > 0:
+        return (
+            f"prediction drift (score {float(metadata['prediction_drift_score']):.3g}) "
+            f"with {share:.0%} of features drifted"
+        )
     return None
 
 

@@ -53,7 +53,7 @@ def test_unknown_environment_is_an_error(monkeypatch):
 
 def test_asset_specs_follow_the_naming_rules():
     specs = build_defs("local").resolve_all_asset_specs()
-    scenarios = set(SCENARIOS)
+    scenarios = {*SCENARIOS, "platform"}
     assert specs
     for spec in specs:
         name = spec.key.to_user_string()
@@ -79,7 +79,24 @@ def test_classical_graph_has_the_lifecycle_assets():
         "classical/promoted_model",
         "classical/production_deployment",
         "classical/batch_predictions",
+        "classical/inference_log",
+        "classical/model_performance",
+        "classical/data_drift",
+        "platform/cost_ledger",
     }
+
+
+def test_every_sensor_and_schedule_is_named_by_its_scope():
+    defs = build_defs("local")
+    names = [s.name for s in defs.sensors or []] + [s.name for s in defs.schedules or []]
+    assert len(names) == len(set(names))
+    assert all(n.split("_")[0] in {*SCENARIOS, "platform", "mlops"} for n in names), names
+
+
+def test_monitoring_data_carries_freshness_policies():
+    specs = {s.key.to_user_string(): s for s in build_defs("local").resolve_all_asset_specs()}
+    for key in ("classical/inference_log", "classical/data_drift"):
+        assert specs[key].freshness_policy is not None, key
 
 
 def test_gates_are_blocking_checks():

@@ -3,12 +3,23 @@
 Protects: the first deployment takes all traffic and later ones none; traffic
 and key changes reach the running server by reload; a bad change is refused
 before it replaces a working config; stop() ends the process by PID.
+Workers: scale out/in on one shared port while requests flow (keep-alive and
+one-connection-per-request clients) fails no request; a key rotation reaches every
+worker; the one-process server.json shape still reads, and a reused PID is never
+taken for (or signalled as) a worker. Load is 4 client threads for a few seconds.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
 
+import httpx
 import mlflow.sklearn
 import numpy as np
 import pandas as pd
@@ -16,7 +27,8 @@ import pytest
 from mlflow.models import infer_signature
 from sklearn.linear_model import LogisticRegression
 
-from resources.endpoint import EndpointError, LocalOnlineEndpoints
+from mlops_assets.monitoring.health import parse_prometheus
+from resources.endpoint import EndpointError, LocalOnlineEndpoints, _free_port
 
 X = pd.DataFrame({"a": np.arange(40.0), "b": np.arange(40.0) % 7})
 
@@ -78,3 +90,183 @@ def test_refused_changes_keep_the_running_config(endpoints, tmp_path):
         endpoints.get("nope")
     assert endpoints.get("t-ep2").traffic == {"blue": 100}
     assert endpoints.invoke("t-ep2", payload([[30.0, 1.0]])).status_code == 200
+
+
+# -- workers: scale out/in on one shared port ---------------------------------------------
+
+
+def _hammer(url: str, key: str, keep_alive: bool, stop: threading.Event, out: Counter) -> None:
+    """Score until `stop`; count statuses, and transport errors under their class name."""
+    headers = {"Authorization": f"Bearer {key}"}
+    body = payload([[30.0, 1.0]])
+    with httpx.Client(timeout=20) as client:
+        while not stop.is_set():
+            try:
+                if keep_alive:
+                    response = client.post(url, json=body, headers=headers)
+                else:  # a new connection per request: exercises the listeners' accept queues
+                    response = httpx.post(url, json=body, headers=headers, timeout=20)
+            except httpx.TransportError as exc:
+                out[type(exc).__name__] += 1
+                continue
+            out[response.status_code] += 1
+
+
+def _wait_for_more(out: Counter, n: int, timeout: float = 30.0) -> None:
+    """Block until `n` more requests were answered (load keeps flowing)."""
+    goal, deadline = out.total() + n, time.monotonic() + timeout
+    while out.total() < goal:
+        assert time.monotonic() < deadline, f"load stalled: {out}"
+        time.sleep(0.05)
+
+
+def _served(endpoints: LocalOnlineEndpoints, name: str) -> dict[str, float]:
+    """Scoring requests each worker answered, from its own /metrics."""
+    return {
+        pid: sum(s.value for s in parse_prometheus(text) if s.name == "requests_total")
+        for pid, text in endpoints.worker_metrics(name).items()
+    }
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_scale_out_rotate_keys_and_scale_in_under_load(endpoints, tmp_path):
+    info = endpoints.create_or_update_deployment("t-ws", "blue", _model(tmp_path / "m"), "m", "1")
+    assert info.workers == 1 and len(info.extra["pids"]) == 1
+    secondary = endpoints.get_keys("t-ws")["secondary"]  # clients use it while primary rotates
+    stop, out = threading.Event(), Counter()
+    load = [
+        threading.Thread(target=_hammer, args=(info.scoring_uri, secondary, k < 2, stop, out))
+        for k in range(4)
+    ]
+    for thread in load:
+        thread.start()
+    try:
+        _wait_for_more(out, 20)
+        out_info = endpoints.scale("t-ws", 3)
+        assert out_info.workers == 3 and out_info.scoring_uri == info.scoring_uri
+        assert out_info.extra["pids"][0] == info.extra["pid"]  # the first worker kept serving
+        deadline = time.monotonic() + 30
+        while min(_served(endpoints, "t-ws").values(), default=0) == 0:  # kernel spreads load
+            assert time.monotonic() < deadline, _served(endpoints, "t-ws")
+            time.sleep(0.2)
+
+        old_primary = endpoints.get_keys("t-ws")["primary"]
+        new_primary = endpoints.regenerate_key("t-ws", "primary")["primary"]
+        for url in out_info.extra["admin_urls"]:  # every worker reloaded, not just one
+            health = httpx.get(f"{url}/health").json()
+            assert health["reloads"] == 1, (url, health)
+            for key, status in [(new_primary, 200), (old_primary, 401)]:
+                response = httpx.post(
+                    f"{url}/score",
+                    json=payload([[1.0, 1.0]]),
+                    headers={"Authorization": f"Bearer {key}"},
+                )
+                assert response.status_code == status, (url, response.text)
+        _wait_for_more(out, 20)
+
+        in_info = endpoints.scale("t-ws", 1)  # SIGTERM two workers while requests flow
+        assert in_info.workers == 1 and in_info.extra["pids"] == [info.extra["pid"]]
+        assert all(_gone(pid) for pid in out_info.extra["pids"][1:])
+        _wait_for_more(out, 20)
+    finally:
+        stop.set()
+        for thread in load:
+            thread.join(timeout=30)
+    assert set(out) == {200} and out[200] >= 60, out  # no failed or refused request
+
+    stats = endpoints.process_stats("t-ws", interval_s=0.2)
+    assert [w["pid"] for w in stats["workers"]] == [info.extra["pid"]]
+    assert stats["total"]["rss_bytes"] == stats["workers"][0]["rss_bytes"] > 20 * 2**20
+    assert stats["total"]["cpu_percent"] >= 0 and stats["total"]["workers"] == 1
+
+    endpoints.stop("t-ws")
+    stopped = endpoints.get("t-ws")
+    assert not stopped.running and stopped.workers == 0 and stopped.extra["pids"] == []
+    assert _gone(info.extra["pid"])
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_legacy_server_json_limits_and_start(endpoints, tmp_path):
+    with pytest.raises(EndpointError, match="max_workers=4"):
+        endpoints.scale("t-legacy", 5)
+    with pytest.raises(EndpointError, match="1 to max_workers"):
+        endpoints.scale("t-legacy", 0)
+    with pytest.raises(EndpointError, match="does not exist"):
+        endpoints.scale("t-legacy", 2)
+
+    # An endpoint left by the one-process resource: {"pid", "port"} and no --reuse-port.
+    folder = tmp_path / "endpoints" / "t-legacy"
+    folder.mkdir(parents=True)
+    keys = {"primary": "legacy-primary-key", "secondary": "legacy-secondary-key"}
+    config = {
+        "endpoint": "t-legacy",
+        "deployments": {
+            "blue": {"model_path": _model(tmp_path / "m"), "model_name": "m", "model_version": "1"}
+        },
+        "traffic": {"blue": 100},
+        "mirror_traffic": {},
+        "keys": keys,
+        "inference_log_dir": str(folder / "inference_log"),
+    }
+    (folder / "config.json").write_text(json.dumps(config))
+    port = _free_port()
+    with open(folder / "server.log", "ab") as log:
+        legacy = subprocess.Popen(
+            [sys.executable, "-m", "serving", "--config", str(folder / "config.json"),
+             "--port", str(port), "--log-level", "warning"],
+            stdout=log,
+            stderr=log,
+        )  # fmt: skip
+    try:
+        (folder / "server.json").write_text(json.dumps({"pid": legacy.pid, "port": port}))
+        deadline = time.monotonic() + 60
+        while not endpoints._healthy(port):
+            assert legacy.poll() is None and time.monotonic() < deadline, "legacy server died"
+            time.sleep(0.2)
+        info = endpoints.get("t-legacy")
+        assert info.running and info.workers == 1 and info.extra["pids"] == [legacy.pid]
+        assert (
+            endpoints.regenerate_key("t-legacy", "secondary")["secondary"] != (keys["secondary"])
+        )  # reloaded through the legacy port with the key it holds
+        assert httpx.get(f"http://127.0.0.1:{port}/health").json()["reloads"] == 1
+
+        scaled = endpoints.scale("t-legacy", 2)  # cannot share its port: replaced once
+        assert scaled.workers == 2 and legacy.pid not in scaled.extra["pids"]
+        assert legacy.wait(timeout=30) is not None
+        assert endpoints.invoke("t-legacy", payload([[30.0, 1.0]])).json() == [1]
+        state = json.loads((folder / "server.json").read_text())
+        assert state["target_workers"] == 2 and len(state["workers"]) == 2
+        assert {"pid", "started", "admin_port"} <= set(state["workers"][0])
+
+        endpoints.stop("t-legacy")
+        assert all(_gone(pid) for pid in scaled.extra["pids"])
+        restarted = endpoints.start("t-legacy")  # the configured count comes back
+        assert restarted.workers == 2 and restarted.running
+        assert set(restarted.extra["pids"]).isdisjoint(scaled.extra["pids"])
+    finally:
+        if legacy.poll() is None:
+            legacy.kill()
+            legacy.wait(timeout=30)
+
+
+def test_a_reused_pid_is_not_taken_for_a_worker(endpoints, tmp_path):
+    folder = tmp_path / "endpoints" / "t-stale"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(
+        json.dumps({"endpoint": "t-stale", "deployments": {}, "traffic": {}, "keys": {},
+                    "inference_log_dir": str(folder / "log")})
+    )  # fmt: skip
+    (folder / "server.json").write_text(json.dumps({"pid": os.getpid(), "port": 1}))
+    info = endpoints.get("t-stale")  # this test process is alive but is no scoring server
+    assert not info.running and info.workers == 0 and info.scoring_uri is None
+    endpoints.stop("t-stale")  # and stop() must not signal it

@@ -33,8 +33,8 @@ SPEC = ScenarioSpec(
     batch_frame=data_assets.batch_frame,
     batch_predict=model.batch_predict,
     performance=model.performance,
-    drift_numerical=tuple(features.NUMERIC),
-    drift_categorical=tuple(features.CATEGORICAL),
+    drift_numerical=tuple(features.DRIFT_NUMERICAL),
+    drift_categorical=tuple(features.DRIFT_CATEGORICAL),
     default_params=model.DEFAULT_PARAMS,
 )
 

@@ -19,7 +19,12 @@ from typing import Any
 import pandas as pd
 
 from mlops_assets.monitoring.drift import build_reference
-from mlops_assets.scenarios.classical.features import CATEGORICAL, FEATURES, LABEL, NUMERIC
+from mlops_assets.scenarios.classical.features import (
+    DRIFT_CATEGORICAL,
+    DRIFT_NUMERICAL,
+    FEATURES,
+    LABEL,
+)
 from mlops_assets.scenarios.classical.model import (
     SKOPS_TRUSTED_TYPES,
     build_pipeline,
@@ -88,14 +93,16 @@ def run(argv: list[str]) -> dict[str, Any]:
         info = mlflow.sklearn.log_model(
             model,
             name="model",
-            signature=infer_signature(example, model.predict(example)),
+            # Inferred from all training rows so that columns with gaps (weather) are
+            # optional: the scoring server then accepts nulls there, as the model does.
+            signature=infer_signature(train[FEATURES], model.predict(example)),
             input_example=example,
             skops_trusted_types=SKOPS_TRUSTED_TYPES,
             pip_requirements=pip_requirements(),
         )
         # Drift reference, computed once from the training data and kept with the run.
         reference = train[FEATURES].assign(prediction=model.predict(train[FEATURES]))
-        profile = build_reference(reference, NUMERIC, [*CATEGORICAL, "prediction"])
+        profile = build_reference(reference, DRIFT_NUMERICAL, [*DRIFT_CATEGORICAL, "prediction"])
         mlflow.log_text(profile.to_json(), "drift_reference.json")
         pngs = {}
         for fname, fig in _plots(model, holdout).items():

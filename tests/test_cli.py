@@ -1,0 +1,271 @@
+"""The `mlops` command line against real stores: an MLflow registry on SQLite, the audit
+trail and a running scoring server, all under a temporary MLOPS_HOME.
+
+Protects: the exit-code contract (0 ok, 1 refused/failed with the message on
+stderr, 2 usage errors), RBAC refusals that name the persona and are audited,
+the staging gate on approval, JSON output that parses, traffic-split
+validation before anything is touched, audited key rotation and traffic
+shifts, and a `--help` that starts without MLflow or Dagster.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow.sklearn
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.models import infer_signature
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from mlops_assets.cli import main
+from mlops_assets.governance import AuditTrail
+from resources.endpoint import LocalOnlineEndpoints
+from resources.registry import LocalMlflowRegistry
+
+MODEL = "cli-model"
+ENDPOINT = "t-online"
+LINEAGE = {"mlops.code_version": "c0ffee", "mlops.training_window": "2013-01-01/2013-02-28"}
+X = pd.DataFrame({"a": np.arange(40.0), "b": np.arange(40.0) % 7})
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory) -> Path:
+    """MLOPS_HOME with one logged model registered four times (v1-v4), each test using its own."""
+    root = tmp_path_factory.mktemp("mlops-home")
+    y = (X["a"] > 19).astype(int)
+    model = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y)
+    # Explicit requirements skip MLflow's slow subprocess-based inference.
+    signature = infer_signature(X, model.predict(X))
+    mlflow.sklearn.save_model(
+        model, root / "model", signature=signature, input_example=X.head(2),
+        pip_requirements=["scikit-learn"],
+    )  # fmt: skip
+    registry = LocalMlflowRegistry(root=str(root / "mlflow"))  # where resources_for looks
+    client = registry.client("dev")
+    run = client.create_run(registry.ensure_experiment("cli", "dev"))
+    client.log_metric(run.info.run_id, "roc_auc_test", 0.91)
+    client.log_artifacts(run.info.run_id, str(root / "model"), "model")
+    uri = f"{run.info.artifact_uri}/model"
+    for version in ("1", "2", "3", "4"):
+        tags = {**LINEAGE, "mlops.mlflow_run_id": run.info.run_id}
+        registry.register(MODEL, uri, run.info.run_id, tags, alias="challenger")
+        if version != "3":  # v3 never passed staging
+            client.set_model_version_tag(MODEL, version, "mlops.staging", "passed")
+    client.set_model_version_tag(MODEL, "4", "mlops.verdict", "approved")
+    return root
+
+
+@pytest.fixture(autouse=True)
+def env(home, monkeypatch) -> None:
+    monkeypatch.setenv("MLOPS_HOME", str(home))
+    for var in ("MLOPS_ENV", "MLOPS_RBAC_POLICY"):
+        monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture(scope="module")
+def endpoint(home):
+    """A real scoring server with blue (all traffic) and green deployments; stopped at the end."""
+    endpoints = LocalOnlineEndpoints(root=str(home / "endpoints"))
+    try:
+        endpoints.create_or_update_deployment(ENDPOINT, "blue", str(home / "model"), MODEL, "1")
+        endpoints.create_or_update_deployment(ENDPOINT, "green", str(home / "model"), MODEL, "2")
+        yield endpoints
+    finally:
+        endpoints.stop(ENDPOINT)
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def run_json(capsys, *argv: str):
+    code, out, err = run(capsys, *argv, "-o", "json")
+    assert code == 0, err
+    return json.loads(out)
+
+
+# -- start-up and usage -------------------------------------------------------------------
+def test_help_runs_as_a_command_without_heavy_imports():
+    mlops = Path(sys.executable).with_name("mlops")
+    command = [str(mlops)] if mlops.exists() else [sys.executable, "-m", "mlops_assets.cli"]
+    done = subprocess.run([*command, "--help"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "endpoint" in done.stdout and "approve" in done.stdout
+    probe = "import sys, mlops_assets.cli; print(sorted({'mlflow', 'dagster'} & set(sys.modules)))"
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert loaded.stdout.strip() == "[]", loaded.stderr
+
+
+@pytest.mark.parametrize(
+    "path",
+    [["approve"], ["reject"], ["model", "list"], ["model", "show"], ["model", "pending"],
+     ["endpoint", "list"], ["endpoint", "show"], ["endpoint", "keys"],
+     ["endpoint", "regenerate-key"], ["endpoint", "traffic"], ["endpoint", "serve"],
+     ["audit"], ["policy", "show"], ["policy", "azure-roles"]],
+)  # fmt: skip
+def test_every_command_has_help_with_the_output_option(capsys, path):
+    code, out, _ = run(capsys, *path, "--help")
+    assert code == 0 and "--output" in out
+
+
+def test_usage_errors_exit_2(capsys):
+    assert run(capsys, "model")[0] == 2  # a group needs a command
+    code, _, err = run(capsys, "approve", MODEL, "1", "--reason", "r")
+    assert code == 2 and "--as" in err
+    code, _, err = run(capsys, "model", "list", "-o", "yaml")
+    assert code == 2 and "invalid choice" in err
+
+
+# -- approvals ----------------------------------------------------------------------------
+def test_unauthorized_approve_names_the_persona_and_is_audited(capsys):
+    code, out, err = run(capsys, "approve", MODEL, "1", "--as", "alice", "--reason", "looks good")
+    assert code == 1 and out == ""
+    assert "alice (data_scientist) may not approve_model in prod" in err
+    assert "project_lead" in err  # says who may
+    [record] = run_json(capsys, "audit", "--target", f"{MODEL}:1")
+    assert (record["actor"], record["persona"], record["outcome"]) == (
+        "alice", "data_scientist", "denied"
+    )  # fmt: skip
+
+
+def test_authorized_approve_tags_the_version(capsys, home):
+    record = run_json(capsys, "approve", MODEL, "2", "--as", "priya", "--reason", "AUC up")
+    assert record["decision"] == "approved" and record["persona"] == "project_lead"
+    client = LocalMlflowRegistry(root=str(home / "mlflow")).client("dev")
+    assert client.get_model_version(MODEL, "2").tags["mlops.approval"] == "approved"
+
+    shown = run_json(capsys, "model", "show", MODEL, "--version", "2")
+    assert shown["approval"] == "approved" and shown["staging"] == "passed"
+    assert shown["tags"]["mlops.approval_by"] == "priya"
+    assert LINEAGE.items() <= shown["tags"].items()
+    # one decision per version: a second one is refused
+    code, _, err = run(capsys, "reject", MODEL, "2", "--as", "olivia", "--reason", "no")
+    assert code == 1 and "already approved by priya" in err
+
+
+def test_approve_without_staging_is_refused(capsys):
+    code, _, err = run(capsys, "approve", MODEL, "3", "--as", "priya", "--reason", "ship it")
+    assert code == 1 and "has not passed staging" in err and "staging_deployment" in err
+    [record] = run_json(capsys, "audit", "--target", f"{MODEL}:3", "--action", "approve")
+    assert record["outcome"] == "denied"
+
+
+# -- models -------------------------------------------------------------------------------
+def test_model_list_and_show(capsys):
+    [row] = run_json(capsys, "model", "list")
+    assert row == {"name": MODEL, "latest_version": "4", "aliases": {"challenger": "4"},
+                   "versions": 4}  # fmt: skip
+    shown = run_json(capsys, "model", "show", MODEL, "--alias", "challenger")
+    assert shown["version"] == "4" and shown["aliases"] == ["challenger"]
+    assert shown["metrics"] == {"roc_auc_test": 0.91} and shown["run_id"]
+    assert [col["name"] for col in shown["signature"]["inputs"]] == ["a", "b"]
+    assert shown["input_example"]["columns"] == ["a", "b"]
+    code, out, _ = run(capsys, "model", "show", MODEL)  # table: the latest version
+    assert code == 0 and "a: double" in out and "mlops.code_version=c0ffee" in out
+
+
+def test_model_show_unknown_version_says_which_exist(capsys):
+    code, _, err = run(capsys, "model", "show", MODEL, "--version", "99")
+    assert code == 1 and "versions: 1, 2, 3, 4" in err
+
+
+def test_model_pending_lists_undecided_candidates(capsys):
+    rows = run_json(capsys, "model", "pending", MODEL)
+    assert [r["version"] for r in rows] == ["4"]
+
+
+# -- endpoints ------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [(["blue=abc"], "must be an integer"), (["blue=60", "green=30"], "sum to 100, not 90"),
+     (["blue"], "DEPLOYMENT=PERCENT"), (["blue=50", "blue=50"], "appears twice"),
+     (["blue=150"], "from 0 to 100")],
+)  # fmt: skip
+def test_bad_traffic_split_is_a_usage_error(capsys, spec, message):
+    code, _, err = run(capsys, "endpoint", "traffic", ENDPOINT, *spec, "--as", "sam")
+    assert code == 2 and message in err
+
+
+def test_endpoint_list_show_and_keys(capsys, endpoint):
+    [listed] = run_json(capsys, "endpoint", "list")
+    assert listed["name"] == ENDPOINT and listed["running"]
+    assert listed["scoring_uri"].startswith("http://127.0.0.1:")
+    assert listed["deployments"]["green"]["model_version"] == "2"
+    assert run_json(capsys, "endpoint", "show", ENDPOINT)["live_deployment"] == "blue"
+    keys = run_json(capsys, "endpoint", "keys", ENDPOINT)
+    assert set(keys) == {"primary", "secondary"} and keys["primary"] != keys["secondary"]
+
+
+def test_traffic_shift_is_permission_checked_and_audited(capsys, endpoint):
+    code, _, err = run(capsys, "endpoint", "traffic", ENDPOINT, "green=100", "--as", "alice")
+    assert code == 1 and "alice (data_scientist) may not deploy_endpoint in prod" in err
+    split = ["blue=90", "green=10"]
+    moved = run_json(capsys, "endpoint", "traffic", ENDPOINT, *split, "--as", "sam")
+    assert moved["traffic"] == {"blue": 90, "green": 10}
+    code, _, err = run(capsys, "endpoint", "traffic", ENDPOINT, "purple=100", "--as", "sam")
+    assert code == 1 and "no deployment ['purple']" in err
+    back = run_json(capsys, "endpoint", "traffic", ENDPOINT, "blue=100", "--as", "sam")
+    assert back["traffic"] == {"blue": 100, "green": 0}
+    audited = run_json(capsys, "audit", "--action", "set_traffic", "--target", ENDPOINT)
+    assert [r["outcome"] for r in audited] == ["succeeded", "failed", "succeeded", "denied"]
+
+
+def test_key_rotation_is_permission_checked_and_audited(capsys, endpoint):
+    before = endpoint.get_keys(ENDPOINT)
+    code, _, err = run(capsys, "endpoint", "regenerate-key", ENDPOINT, "--key-type", "primary",
+                       "--as", "alice")  # fmt: skip
+    assert code == 1 and "manage_endpoint_keys" in err
+    assert endpoint.get_keys(ENDPOINT) == before
+    assert run(capsys, "endpoint", "regenerate-key", ENDPOINT, "--key-type", "secondary",
+               "--as", "sam")[0] == 0  # fmt: skip
+    after = endpoint.get_keys(ENDPOINT)
+    assert after["primary"] == before["primary"] and after["secondary"] != before["secondary"]
+    audited = run_json(capsys, "audit", "--action", "key_rotate")
+    assert [(r["actor"], r["outcome"]) for r in audited] == [("sam", "succeeded"),
+                                                             ("alice", "denied")]  # fmt: skip
+    assert not {before["secondary"], after["secondary"]} & set(json.dumps(audited).split('"'))
+
+
+def test_serve_stops_and_restarts_the_local_server(capsys, endpoint):
+    [stopped] = run_json(capsys, "endpoint", "serve", "--stop")
+    assert not stopped["running"] and stopped["scoring_uri"] is None
+    [served] = run_json(capsys, "endpoint", "serve", ENDPOINT)
+    assert served["running"] and served["scoring_uri"].startswith("http://127.0.0.1:")
+    code, _, err = run(capsys, "endpoint", "serve", "nope")
+    assert code == 1 and "does not exist" in err
+
+
+# -- audit and policy -----------------------------------------------------------------------
+def test_audit_verify_passes_on_the_real_trail(capsys):
+    result = run_json(capsys, "audit", "--verify")
+    assert result["intact"] and result["problems"] == []
+
+
+def test_audit_verify_fails_on_an_edited_trail(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("MLOPS_HOME", str(tmp_path))
+    trail = AuditTrail(tmp_path / "governance" / "audit.jsonl")
+    for actor in ("sam", "priya"):
+        trail.record("deploy", actor, "m:1", "prod", "succeeded")
+    trail.path.write_text(trail.path.read_text().replace('"priya"', '"mallory"'))
+    code, out, err = run(capsys, "audit", "--verify", "-o", "json")
+    assert code == 1 and "1 problem(s)" in err
+    assert json.loads(out)["problems"] == ["line 2: hash mismatch: the record was edited"]
+
+
+def test_policy_show_and_azure_roles(capsys):
+    personas = run_json(capsys, "policy", "show")
+    assert len(personas) == 11
+    lead = next(p for p in personas if p["persona"] == "project_lead")
+    assert lead["users"] == ["priya"] and "approve_model" in lead["permissions"]["prod"]
+    roles = run_json(capsys, "policy", "azure-roles")
+    assert {"assignee", "role", "scope", "persona", "environment"} <= set(roles[0])
+    code, out, _ = run(capsys, "policy", "show")
+    assert code == 0 and "platform_support" in out
