@@ -98,6 +98,7 @@ def main() -> int:
     warnings.filterwarnings("ignore")
     os.environ.setdefault("PYTHONWARNINGS", "ignore")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     from mlops_assets.approve import record_decision
     from mlops_assets.definitions import build_defs
     from mlops_assets.endpoint_checks import azureml_payload
@@ -153,7 +154,6 @@ def main() -> int:
     print(f"6. batch endpoint: land {NEW_DAY} and score it with the champion")
     run_job(defs, "classical_data_job", instance, tags=day_range(NEW_DAY, NEW_DAY))
     batch = run_job(defs, "classical_batch_scoring_job", instance, partition_key=NEW_DAY)
-    res["endpoints"].stop(SPEC.staging_endpoint)
 
     print(f"7. production traffic: {CLEAN_DAY} as it was, {DRIFT_DAY} shifted on purpose")
     traffic = simulate_traffic(res, SPEC)
@@ -170,6 +170,7 @@ def main() -> int:
     for request in retrain_requests:
         print(f"   sensor requested run_key {request.run_key}")
         retrain = run_job(defs, "classical_training_job", instance, tags=request.tags)
+    res["endpoints"].stop(SPEC.staging_endpoint)  # staging tests are done; production stays up
     print("9. cost ledger and budget")
     ledger = meta(run_job(defs, "platform_monitoring_job", instance), "cost_ledger")
 
