@@ -29,30 +29,34 @@ def record_decision(
     decision: Literal["approve", "reject"],
     reason: str,
 ) -> dict[str, Any]:
+    from mlflow.exceptions import MlflowException
+
     from mlops_assets.governance import decide
 
-    allowed = governance.policy().allowed(user, "approve_model", "prod").allowed
-    # An unauthorized user is refused (and audited) by decide() before anything else.
-    if decision == "approve" and allowed:
+    policy, audit = governance.policy(), governance.audit()
+    verdict = policy.allowed(user, "approve_model", "prod")
+    # An unauthorized user is refused (and audited) by decide() before anything else;
+    # a missing version is refused and audited there too.
+    if decision == "approve" and verdict.allowed:
         try:
             mv = registry.client("dev").get_model_version(model_name, str(version))
-        except Exception as err:
-            raise ApprovalRefused(
-                f"{model_name} has no version {version} in the dev registry"
-            ) from err
-        staging = (mv.tags or {}).get("mlops.staging")
-        if staging != "passed":
-            governance.audit().record(
+        except MlflowException:
+            mv = None
+        staging = (mv.tags or {}).get("mlops.staging") if mv is not None else None
+        if mv is not None and staging != "passed":
+            audit.record(
                 "approve", user, f"{model_name}:{version}", "prod", "denied",
                 reason=f"staging checks are '{staging or 'not run'}', approval needs 'passed'",
+                details={"decision": decision, "model_name": model_name, "version": str(version)},
+                persona=verdict.persona,
             )  # fmt: skip
             raise ApprovalRefused(
                 f"{model_name} v{version} has not passed staging (mlops.staging="
                 f"{staging or 'not run'}); materialize its staging_deployment first"
             )
     return decide(
-        registry, governance.policy(), governance.audit(), model_name, str(version), user,
-        decision, reason, environment="prod",
+        registry, policy, audit, model_name, str(version), user, decision, reason,
+        environment="prod",
     )  # fmt: skip
 
 

@@ -102,7 +102,9 @@ class ModelRegistry(dg.ConfigurableResource, ABC):
         import mlflow.artifacts
 
         if artifact_uri.startswith("file://"):
-            return artifact_uri.removeprefix("file://")
+            from urllib.parse import unquote, urlparse
+
+            return unquote(urlparse(artifact_uri).path)
         dst = tempfile.mkdtemp(prefix="mlops-model-")
         return mlflow.artifacts.download_artifacts(
             artifact_uri=artifact_uri, dst_path=dst, tracking_uri=self.tracking_uri(stage)
