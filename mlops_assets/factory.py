@@ -11,6 +11,7 @@ from mlops_assets import naming
 from mlops_assets.approve import build_approval
 from mlops_assets.batch import build_batch_predictions
 from mlops_assets.deploy import build_production_deployment
+from mlops_assets.endpoint_health import build_endpoint_health
 from mlops_assets.model_development import build_candidate_model, build_model_evaluation
 from mlops_assets.monitor import build_data_drift, build_inference_log, build_model_performance
 from mlops_assets.promote import build_promoted_model
@@ -61,13 +62,25 @@ def build_lifecycle_defs(spec: ScenarioSpec) -> dg.Definitions:
         description=f"{spec.name}: a day of inference log -> performance and drift",
         tags=naming.scenario_tags(spec.name),
     )
+    health = build_endpoint_health(spec)
+    health_job = dg.define_asset_job(
+        f"{spec.name}_endpoint_health_job",
+        selection=dg.AssetSelection.assets(health.key),
+        tags=naming.scenario_tags(spec.name),
+    )
     return dg.Definitions(
-        assets=[*inner, *outer, batch, *monitoring],
-        jobs=[training_job, promotion_job, monitoring_job],
+        assets=[*inner, *outer, batch, *monitoring, health],
+        jobs=[training_job, promotion_job, monitoring_job, health_job],
         schedules=[
             batch_schedule,
             dg.build_schedule_from_partitioned_job(
                 monitoring_job, name=f"{spec.name}_daily_monitoring_schedule", hour_of_day=2
+            ),
+            dg.ScheduleDefinition(
+                name=f"{spec.name}_endpoint_health_schedule",
+                job=health_job,
+                cron_schedule="* * * * *",
+                default_status=dg.DefaultScheduleStatus.STOPPED,
             ),
         ],
     )

@@ -270,9 +270,10 @@ class LocalOnlineEndpoints(OnlineEndpoints):
     def _admin_port(self, state: dict[str, Any], worker: dict[str, Any]) -> int:
         return worker.get("admin_port") or state["port"]
 
-    def _healthy(self, port: int) -> bool:
+    def _healthy(self, port: int, timeout: float = 5.0) -> bool:
+        """GET /health; a saturated worker gets `timeout` before it counts as hung."""
         try:
-            return httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200
+            return httpx.get(f"http://127.0.0.1:{port}/health", timeout=timeout).status_code == 200
         except httpx.HTTPError:
             return False
 
@@ -357,7 +358,7 @@ class LocalOnlineEndpoints(OnlineEndpoints):
         waiting = list(started)
         deadline = time.monotonic() + self.startup_timeout_s
         while waiting:
-            waiting = [(p, w) for p, w in waiting if not self._healthy(w["admin_port"])]
+            waiting = [(p, w) for p, w in waiting if not self._healthy(w["admin_port"], 1.0)]
             failed = [p for p, _ in waiting if p.poll() is not None]
             if failed or (waiting and time.monotonic() > deadline):
                 _terminate([p.pid for p, _ in started])

@@ -17,11 +17,11 @@ import json
 import time
 
 import dagster as dg
-from resources.notify import Notifier
 
 from mlops_assets import naming
 from mlops_assets.spec import ScenarioSpec
 from resources.governance import Governance
+from resources.notify import Notifier
 
 MAX_ACCURACY_DROP = 0.05
 COOLDOWN_SECONDS = 6 * 3600

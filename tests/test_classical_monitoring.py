@@ -5,13 +5,15 @@ an unshifted held-out day shows no drift and requests no retrain; a day
 shifted on purpose drifts in the shifted columns, with verdicts equal to
 Evidently's on the same data, and the sensor requests exactly one retrain;
 ground truth dropped later gives the day's performance; budget thresholds
-notify once each and pause training at 100%. The tests share one lifecycle
+notify once each and pause training at 100%; a latency breach scales the
+endpoint out and an idle endpoint scales back in. The tests share one lifecycle
 (module fixture) and run in file order.
 """
 
 from __future__ import annotations
 
 import json
+import time
 import uuid
 
 import dagster as dg
@@ -35,6 +37,7 @@ from mlops_assets.scenarios.classical.source import flights_for_day
 from resources.notify import OutboxNotifier
 from sensors.budget import budget_sensor
 from sensors.drift import build_drift_sensor
+from sensors.infra import build_infra_sensor
 from tests.conftest import make_stores, stop_endpoints
 from tests.helpers import QUIET, defs_with, metadata, train
 
@@ -222,3 +225,58 @@ def test_budget_thresholds_notify_once_each_and_pause_training(world):
     assert requests == []
     governance.resume("priya", "budget raised")
     assert governance.paused_reason() is None
+
+
+def test_latency_breach_scales_out_then_idle_scales_back_in(world):
+    resources, defs, instance = world
+    endpoints, notifier = resources["endpoints"], resources["notifier"]
+    sensor = build_infra_sensor(SPEC, max_workers=3)
+    sensor_resources = {
+        "endpoints": endpoints,
+        "governance": resources["governance"],
+        "notifier": notifier,
+    }
+    job = defs.resolve_job_def("classical_endpoint_health_job")
+    op = "classical__endpoint_health"
+
+    def health_then_sensor(
+        config: dict, cursor: str | None, traffic: bool = True
+    ) -> tuple[dict, str | None]:
+        if traffic:
+            send_day(resources, build_features(flights_for_day(CLEAN_DAY)).head(300), CLEAN_DAY)
+        result = job.execute_in_process(
+            instance=instance, run_config={**QUIET, "ops": {op: {"config": config}}}
+        )
+        with dg.build_sensor_context(
+            instance=instance, cursor=cursor, resources=sensor_resources
+        ) as ctx:
+            outcome = sensor(ctx)
+        return metadata(result, "endpoint_health"), outcome.cursor
+
+    assert endpoints.get(SPEC.online_endpoint).workers == 1
+    health, cursor = health_then_sensor({"slo_p99_ms": 0.001}, None)
+    assert health["breaches"] and "SLO" in health["breaches"][0]
+    assert endpoints.get(SPEC.online_endpoint).workers == 2
+    assert score_ok(resources)
+
+    with dg.build_sensor_context(
+        instance=instance, cursor=cursor, resources=sensor_resources
+    ) as ctx:
+        assert "no new" in sensor(ctx).skip_message  # one health result, one action
+
+    time.sleep(10)  # the load is gone for a while (and the new worker's start-up CPU fades)
+    health, cursor = health_then_sensor({}, cursor, traffic=False)
+    assert health["breaches"] == [] and health["underloaded"] is True
+    assert endpoints.get(SPEC.online_endpoint).workers == 1
+    scaled = resources["governance"].audit().read(action="scale", newest_first=False)
+    assert [(r["details"]["from"], r["details"]["to"]) for r in scaled] == [(1, 2), (2, 1)]
+    infra = [n for n in notifier.read_outbox() if n["topic"] == "infra"]
+    assert [n["facts"]["to"] for n in infra] == [2, 1]
+
+
+def score_ok(resources) -> bool:
+    holdout = resources["lake"].read_parquet(SPEC.holdout_path)
+    response = resources["endpoints"].invoke(
+        SPEC.online_endpoint, azureml_payload(SPEC.request_frame(holdout.head(3)))
+    )
+    return response.status_code == 200

@@ -34,6 +34,7 @@ PERMISSIONS: tuple[str, ...] = (
     *("train_model", "register_model", "read_registry"),  # model development
     *("approve_model", "promote_model"),  # staging -> production gate
     *("deploy_endpoint", "rollback_deployment", "manage_endpoint_keys", "score_endpoint"),
+    "scale_endpoint",  # add or remove serving instances (the infra sensor)
     *("read_monitoring", "manage_budget", "manage_policy"),  # operations and governance
 )
 _TOP_LEVEL_KEYS = frozenset({"version", "personas", "users", "azure_roles"})

@@ -6,18 +6,23 @@ before it replaces a working config; stop() ends the process by PID.
 Workers: scale out/in on one shared port while requests flow (keep-alive and
 one-connection-per-request clients) fails no request; a key rotation reaches every
 worker; the one-process server.json shape still reads, and a reused PID is never
-taken for (or signalled as) a worker. Load is 4 client threads for a few seconds.
+taken for (or signalled as) a worker; a stopping worker answers the connections the
+kernel had already queued on its listeners (plain uvicorn resets them). Load is 4
+client threads for a few seconds.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 from collections import Counter
+from pathlib import Path
 
 import httpx
 import mlflow.sklearn
@@ -128,6 +133,13 @@ def _served(endpoints: LocalOnlineEndpoints, name: str) -> dict[str, float]:
     }
 
 
+def _ready(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
 def _gone(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -230,7 +242,7 @@ def test_legacy_server_json_limits_and_start(endpoints, tmp_path):
     try:
         (folder / "server.json").write_text(json.dumps({"pid": legacy.pid, "port": port}))
         deadline = time.monotonic() + 60
-        while not endpoints._healthy(port):
+        while not _ready(port):
             assert legacy.poll() is None and time.monotonic() < deadline, "legacy server died"
             time.sleep(0.2)
         info = endpoints.get("t-legacy")
@@ -270,3 +282,72 @@ def test_a_reused_pid_is_not_taken_for_a_worker(endpoints, tmp_path):
     info = endpoints.get("t-stale")  # this test process is alive but is no scoring server
     assert not info.running and info.workers == 0 and info.scoring_uri is None
     endpoints.stop("t-stale")  # and stop() must not signal it
+
+
+# Runs the real server, whose SIGTERM shutdown first blocks its event loop for a while
+# (as a busy loop would), so connections made meanwhile wait in the kernel's queue.
+_LATE_SHUTDOWN = """
+import os, sys, time
+import serving.__main__ as main
+drain = main.DrainingServer.shutdown
+async def late(self, sockets=None):
+    open(os.environ["BLOCKED_MARK"], "w").close()
+    time.sleep(1.5)
+    await drain(self, sockets)
+main.DrainingServer.shutdown = late
+sys.exit(main.main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_a_stopping_worker_answers_connections_the_kernel_queued(tmp_path):
+    folder = tmp_path / "ep"
+    folder.mkdir()
+    config = {
+        "endpoint": "t-queued",
+        "deployments": {
+            "blue": {"model_path": _model(tmp_path / "m"), "model_name": "m", "model_version": "1"}
+        },
+        "traffic": {"blue": 100},
+        "keys": {"primary": "queued-primary-key"},
+        "inference_log_dir": str(folder / "log"),
+    }
+    (folder / "config.json").write_text(json.dumps(config))
+    port, admin, mark = _free_port(), _free_port(), tmp_path / "blocked"
+    with open(folder / "server.log", "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _LATE_SHUTDOWN, "--config", str(folder / "config.json"),
+             "--port", str(port), "--reuse-port", "--admin-port", str(admin),
+             "--log-level", "warning"],
+            cwd=Path(__file__).resolve().parents[2],
+            env={**os.environ, "BLOCKED_MARK": str(mark)},
+            stdout=log,
+            stderr=log,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not _ready(admin):
+            assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        while not mark.exists():
+            assert time.monotonic() < deadline, "shutdown did not begin"
+            time.sleep(0.02)
+        clients = []
+        for target in (port, admin):  # queued on both listeners, never accepted by the loop
+            conn = socket.create_connection(("127.0.0.1", target), timeout=20)
+            conn.sendall(b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            clients.append(conn)
+        for conn in clients:
+            with conn:
+                answer = b""
+                while chunk := conn.recv(65536):  # the server closes after its answer
+                    answer += chunk
+            head = answer.split(b"\r\n\r\n")[0].decode().lower()
+            assert head.startswith("http/1.1 200") and "connection: close" in head, answer
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
