@@ -12,9 +12,9 @@ server, so no request fails during the switch.
 
 import dagster as dg
 
-from mlops_assets import endpoint_checks as checks
 from mlops_assets import naming
 from mlops_assets.spec import ScenarioSpec
+from mlops_assets.stage import probe_deployment, sample_requests
 from resources.endpoint import EndpointError, OnlineEndpoints
 from resources.governance import Governance
 from resources.lake import DataLake
@@ -73,14 +73,10 @@ def build_production_deployment(spec: ScenarioSpec) -> dg.AssetsDefinition:
         info = endpoints.get(name)
         base, api_key = info.scoring_uri.rsplit("/", 1)[0], endpoints.get_keys(name)["primary"]
 
-        frame = spec.request_frame(lake.read_parquet(spec.holdout_path).head(64))
-        smoke = checks.smoke(
-            base, api_key, slot, frame, spec.predict(spec.load_model(model_dir), frame)
+        frame = sample_requests(spec, lake)
+        smoke, probe = probe_deployment(
+            spec, model_dir, frame, base, api_key, slot, config.probe_requests, concurrency=4
         )
-        probe = checks.load_test(
-            base, api_key, slot, checks.azureml_payload(frame.head(1)),
-            requests=config.probe_requests, concurrency=4,
-        )  # fmt: skip
         healthy = (
             smoke["passed"]
             and probe["error_rate"] <= config.max_error_rate

@@ -23,6 +23,31 @@ CHECKS = ("smoke", "latency_slo", "bad_input", "package_allowlist")
 SAMPLE_ROWS = 64
 
 
+def sample_requests(spec: ScenarioSpec, lake: DataLake):
+    """A fixed sample of holdout rows, as a client would send them."""
+    return spec.request_frame(lake.read_parquet(spec.holdout_path).head(SAMPLE_ROWS))
+
+
+def probe_deployment(
+    spec: ScenarioSpec,
+    model_dir: str,
+    frame,
+    base_url: str,
+    key: str,
+    deployment: str,
+    requests: int,
+    concurrency: int,
+) -> tuple[dict, dict]:
+    """Smoke (same predictions as the model in-process) and a bounded load on one deployment."""
+    expected = spec.predict(spec.load_model(model_dir), frame)
+    smoke = checks.smoke(base_url, key, deployment, frame, expected)
+    load = checks.load_test(
+        base_url, key, deployment, checks.azureml_payload(frame.head(1)),
+        requests=requests, concurrency=concurrency,
+    )  # fmt: skip
+    return smoke, load
+
+
 class StagingConfig(dg.Config):
     slo_p99_ms: float = 250.0
     load_requests: int = 300
@@ -63,17 +88,11 @@ def build_staging_deployment(spec: ScenarioSpec) -> dg.AssetsDefinition:
         key_ = endpoints.get_keys(spec.staging_endpoint)["primary"]
         context.log.info(f"staged {spec.model_name} v{version} at {info.scoring_uri}")
 
-        frame = spec.request_frame(lake.read_parquet(spec.holdout_path).head(SAMPLE_ROWS))
-        expected = spec.predict(spec.load_model(model_dir), frame)
-        smoke = checks.smoke(base, key_, "blue", frame, expected)
-        load = checks.load_test(
-            base,
-            key_,
-            "blue",
-            checks.azureml_payload(frame.head(1)),
-            requests=config.load_requests,
-            concurrency=config.load_concurrency,
-        )
+        frame = sample_requests(spec, lake)
+        smoke, load = probe_deployment(
+            spec, model_dir, frame, base, key_, "blue",
+            config.load_requests, config.load_concurrency,
+        )  # fmt: skip
         bad = checks.bad_input_suite(base, key_, "blue", frame)
         violations = checks.package_violations(model_dir, checks.load_allowlist())
 
