@@ -58,4 +58,5 @@ bench: install
 	$(PY) bench/drift_bench.py
 
 clean:
+	-test -x $(VENV)/bin/mlops && $(VENV)/bin/mlops endpoint serve --stop
 	rm -rf $(DAGSTER_HOME) $(MLOPS_HOME)

@@ -43,7 +43,13 @@ def build_endpoint_health(spec: ScenarioSpec) -> dg.AssetsDefinition:
         endpoints: OnlineEndpoints,
     ) -> dg.MaterializeResult:
         """p50/p99 latency, 4xx/5xx rates, requests per minute, CPU and memory per worker."""
-        from mlops_assets.monitoring.health import breaches, health_from_metrics, underloaded
+        from mlops_assets.monitoring.health import (
+            breaches,
+            health_from_metrics,
+            latency_from_log,
+            underloaded,
+        )
+        from serving.scoring.inference_log import iter_records
 
         try:
             info = endpoints.get(spec.online_endpoint)
@@ -60,6 +66,9 @@ def build_endpoint_health(spec: ScenarioSpec) -> dg.AssetsDefinition:
         if health.get("cpu_percent_per_worker") is None and stats["workers"]:
             health["cpu_percent_per_worker"] = stats["total"]["cpu_percent"] / len(stats["workers"])
         lake.write_json(last_scrape, {"ts": now, "texts": texts})
+        # what clients saw today, from the data collector (server-side time per request)
+        today = time.strftime("%Y-%m-%d", time.gmtime(now))
+        from_log = latency_from_log(iter_records(info.extra["inference_log_dir"], day=today))
         found = breaches(health, config.slo_p99_ms, config.max_5xx_rate, config.max_cpu_percent)
         idle = not found and underloaded(health, config.slo_p99_ms, config.min_rpm_per_worker)
         live = {k: v for k, v in health["deployments"].items() if k}
@@ -80,6 +89,9 @@ def build_endpoint_health(spec: ScenarioSpec) -> dg.AssetsDefinition:
                 "underloaded": idle,
                 "slo_p99_ms": config.slo_p99_ms,
                 "deployments": dg.MetadataValue.json(json.loads(json.dumps(live, default=str))),
+                "inference_log_today": dg.MetadataValue.json(
+                    json.loads(json.dumps(from_log, default=str))
+                ),
             }
         )
 

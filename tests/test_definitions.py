@@ -82,6 +82,7 @@ def test_classical_graph_has_the_lifecycle_assets():
         "classical/inference_log",
         "classical/model_performance",
         "classical/data_drift",
+        "classical/endpoint_health",
         "platform/cost_ledger",
     }
 
