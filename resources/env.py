@@ -17,7 +17,7 @@ from typing import Any, Literal
 import dagster as dg
 
 from resources.compute import AzureMLCompute, SubprocessCompute
-from resources.endpoint import LocalOnlineEndpoints
+from resources.endpoint_local import LocalOnlineEndpoints
 from resources.governance import Governance
 from resources.lake import AzureBlobLake, LocalLake
 from resources.notify import Notifier, OutboxNotifier, WebhookNotifier

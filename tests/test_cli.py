@@ -26,7 +26,7 @@ from sklearn.preprocessing import StandardScaler
 
 from mlops_assets.cli import main
 from mlops_assets.governance import AuditTrail
-from resources.endpoint import LocalOnlineEndpoints
+from resources.endpoint_local import LocalOnlineEndpoints
 from resources.registry import LocalMlflowRegistry
 
 MODEL = "cli-model"

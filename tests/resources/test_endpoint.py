@@ -33,7 +33,8 @@ from mlflow.models import infer_signature
 from sklearn.linear_model import LogisticRegression
 
 from mlops_assets.monitoring.health import parse_prometheus
-from resources.endpoint import EndpointError, LocalOnlineEndpoints, _free_port
+from resources.endpoint import EndpointError
+from resources.endpoint_local import LocalOnlineEndpoints, _free_port
 
 X = pd.DataFrame({"a": np.arange(40.0), "b": np.arange(40.0) % 7})
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from resources.endpoint import _free_port
+from resources.endpoint_local import _free_port
 from resources.notify import (
     NotificationError,
     OutboxNotifier,
