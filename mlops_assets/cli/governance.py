@@ -1,0 +1,54 @@
+"""`mlops audit` and `mlops policy show|azure-roles`."""
+
+from __future__ import annotations
+
+import argparse
+
+from mlops_assets.cli import output as out
+from mlops_assets.cli.core import (
+    CliError,
+    _policy_of,
+    _resources,
+    arg,
+    command,
+)
+
+
+# -- audit / policy -------------------------------------------------------------------------
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return int(text)
+
+
+@command("audit", "the audit trail, newest first, or --verify its hash chain",
+         arg("--limit", type=_positive, help="at most N records"),
+         arg("--action", help="only this action, e.g. approve, key_rotate, set_traffic"),
+         arg("--target", help="only this target, e.g. classical-flight-delay:3 or an endpoint"),
+         arg("--verify", action="store_true", help="check the hash chain; exit 1 if broken"),
+         )  # fmt: skip
+def cmd_audit(args: argparse.Namespace) -> None:
+    (governance,) = _resources("governance")
+    trail = governance.audit()
+    if not args.verify:
+        records = trail.read(limit=args.limit, action=args.action, target=args.target)
+        out.emit(records, args.output, columns=out.AUDIT_COLUMNS)
+        return
+    problems = trail.verify()
+    out.emit({"path": str(trail.path), "intact": not problems, "head": trail.head(),
+              "records": len(trail.read()), "problems": problems}, args.output)  # fmt: skip
+    if problems:
+        raise CliError(f"the audit trail {trail.path} has {len(problems)} problem(s), listed above")
+
+
+@command("policy show", "the persona x environment x permission matrix, with users")
+def cmd_policy_show(args: argparse.Namespace) -> None:
+    personas = out.policy_personas(_policy_of(*_resources("governance")))
+    out.emit(personas if args.output == "json" else out.policy_rows(personas), args.output)
+
+
+@command("policy azure-roles", "the Azure role assignments the policy implies")
+def cmd_policy_azure_roles(args: argparse.Namespace) -> None:
+    columns = ("persona", "environment", "role", "scope", "assignee")
+    rows = _policy_of(*_resources("governance")).azure_role_assignments()
+    out.emit(rows, args.output, columns=columns)
