@@ -163,7 +163,11 @@ def main() -> int:
         monitored[day] = (meta(run, "data_drift"), meta(run, "model_performance"))
     print("8. drift sensor -> retrain run (train, gates, register, stage; approval still human)")
     drift_sensor = defs.resolve_sensor_def("classical_drift_retrain_sensor")
-    sensor_res = {"governance": res["governance"], "notifier": res["notifier"]}
+    sensor_res = {
+        "governance": res["governance"],
+        "notifier": res["notifier"],
+        "clock": res["clock"],
+    }
     with dg.build_sensor_context(instance=instance, resources=sensor_res) as ctx:
         retrain_requests = getattr(drift_sensor(ctx), "run_requests", None) or []
     retrain = None

@@ -6,8 +6,6 @@ lake; its metadata (month total, percent of the monthly budget) is what the
 budget sensor reads.
 """
 
-from datetime import UTC, datetime
-
 import dagster as dg
 import pandas as pd
 
@@ -20,6 +18,7 @@ from mlops_assets.monitoring.cost import (
     month_summary,
     run_entries,
 )
+from resources.clock import Clock
 from resources.endpoint import OnlineEndpoints
 from resources.lake import DataLake
 
@@ -54,10 +53,11 @@ def cost_ledger(
     config: CostConfig,
     lake: DataLake,
     endpoints: OnlineEndpoints,
+    clock: Clock,
 ) -> dg.MaterializeResult:
     """What runs and endpoints cost, priced by the rate card, against the monthly budget."""
     card = RateCard.load(config.rate_card_path or None)
-    now = datetime.now(UTC)
+    now = clock.now()
     ledger = read_ledger(lake)
     seen = {item.split(":", 1)[1] for item in ledger["item"] if str(item).count(":")}
     last = pd.Timestamp(ledger["ts"].max()).to_pydatetime() if len(ledger) else None

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import dagster as dg
 
+from resources.clock import Clock
 from resources.compute import AzureMLCompute, SubprocessCompute
 from resources.endpoint_local import LocalOnlineEndpoints
 from resources.governance import Governance
@@ -58,6 +59,7 @@ def local_resources(home: Path) -> dict[str, Any]:
         "endpoints": LocalOnlineEndpoints(root=str(home / "endpoints")),
         "governance": Governance(audit_path=str(home / "governance" / "audit.jsonl")),
         "notifier": notifier_for(home),
+        "clock": Clock(),
     }
 
 
@@ -87,6 +89,7 @@ def azure_resources() -> dict[str, Any]:
         "endpoints": LocalOnlineEndpoints(root=str(mlops_home() / "endpoints")),
         "governance": Governance(audit_path=str(mlops_home() / "governance" / "audit.jsonl")),
         "notifier": notifier_for(mlops_home()),
+        "clock": Clock(),
     }
 
 

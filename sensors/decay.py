@@ -5,10 +5,9 @@ cursor holds the newest run seen when the owner was last told, so an idle
 period notifies once and a new run resets it.
 """
 
-import time
-
 import dagster as dg
 
+from resources.clock import Clock
 from resources.notify import Notifier
 
 IDLE_DAYS = 14
@@ -21,12 +20,12 @@ def build_decay_sensor(idle_days: int = IDLE_DAYS, owner: str = "team:ml-platfor
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"Tell the owner when no run happened for {idle_days} days.",
     )
-    def decay_sensor(context: dg.SensorEvaluationContext, notifier: Notifier):
+    def decay_sensor(context: dg.SensorEvaluationContext, notifier: Notifier, clock: Clock):
         newest = context.instance.get_run_records(limit=1)
         if not newest:
             return dg.SkipReason("no runs yet")
         run = newest[0]
-        idle = (time.time() - run.create_timestamp.timestamp()) / 86400
+        idle = (clock.timestamp() - run.create_timestamp.timestamp()) / 86400
         if idle < idle_days:
             return dg.SkipReason(f"last run {idle:.1f} days ago")
         if context.cursor == run.dagster_run.run_id:

@@ -14,12 +14,12 @@ every retrain until it is lifted.
 """
 
 import json
-import time
 
 import dagster as dg
 
 from mlops_assets import naming
 from mlops_assets.spec import ScenarioSpec
+from resources.clock import Clock
 from resources.governance import Governance
 from resources.notify import Notifier
 
@@ -73,7 +73,10 @@ def build_drift_sensor(
         f"or accuracy on labeled traffic drops more than {MAX_ACCURACY_DROP}.",
     )
     def drift_sensor(
-        context: dg.SensorEvaluationContext, governance: Governance, notifier: Notifier
+        context: dg.SensorEvaluationContext,
+        governance: Governance,
+        notifier: Notifier,
+        clock: Clock,
     ):
         cursor = json.loads(context.cursor) if context.cursor else {}
         triggers: list[tuple[str, str, str]] = []  # (day, version, why)
@@ -104,17 +107,18 @@ def build_drift_sensor(
                 cursor=json.dumps(cursor),
             )
         day, version, why = triggers[-1]
-        since = time.time() - cursor.get("last_retrain", 0)
+        now = clock.now()
+        since = now.timestamp() - cursor.get("last_retrain", 0)
         if since < cooldown_seconds:
             reason = f"{why} on {day}, but the last retrain was {since:.0f}s ago (cooldown)"
             return dg.SensorResult(skip_reason=dg.SkipReason(reason), cursor=json.dumps(cursor))
-        paused = governance.paused_reason()
+        paused = governance.paused_reason(now)
         if paused:
             return dg.SensorResult(
                 skip_reason=dg.SkipReason(f"{why}; training automation paused: {paused}"),
                 cursor=json.dumps(cursor),
             )
-        cursor["last_retrain"] = time.time()
+        cursor["last_retrain"] = now.timestamp()
         notifier.notify(
             topic="retrain",
             severity="warning",

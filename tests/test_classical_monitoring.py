@@ -34,6 +34,7 @@ from mlops_assets.scenarios.classical.features import (
 )
 from mlops_assets.scenarios.classical.features import build_features
 from mlops_assets.scenarios.classical.source import flights_for_day
+from resources.clock import Clock
 from resources.notify import OutboxNotifier
 from sensors.budget import budget_sensor
 from sensors.drift import build_drift_sensor
@@ -42,6 +43,9 @@ from tests.conftest import make_stores, stop_endpoints
 from tests.helpers import QUIET, defs_with, metadata, train
 
 CLEAN_DAY, DRIFT_DAY = "2013-02-26", "2013-03-05"
+# Time-dependent decisions (budget month, pause, cooldown) read this pinned clock, never today.
+BUDGET_MONTH = "2031-05"
+CLOCK = Clock(frozen_at="2031-05-20T12:00:00+00:00")
 world_cursor: dict = {}  # the drift sensor's cursor, carried from one test to the next
 
 
@@ -123,7 +127,11 @@ def drift_sensor_requests(resources, instance, cursor=None):
     with dg.build_sensor_context(
         instance=instance,
         cursor=cursor,
-        resources={"governance": resources["governance"], "notifier": resources["notifier"]},
+        resources={
+            "governance": resources["governance"],
+            "notifier": resources["notifier"],
+            "clock": CLOCK,
+        },
     ) as ctx:
         result = sensor(ctx)
     return list(getattr(result, "run_requests", None) or []), result.cursor
@@ -192,7 +200,7 @@ def test_budget_thresholds_notify_once_each_and_pause_training(world):
             dg.AssetMaterialization(
                 COST_LEDGER_KEY,
                 metadata={
-                    "month": "2026-11",
+                    "month": BUDGET_MONTH,
                     "pct_of_budget": pct,
                     "month_cost": pct / 4,
                     "monthly_budget": 25.0,
@@ -216,15 +224,17 @@ def test_budget_thresholds_notify_once_each_and_pause_training(world):
     assert report(55.0) == [55.0]
     assert report(60.0) == []
     assert report(85.0) == [85.0]
-    assert governance.paused_reason() is None
+    assert governance.paused_reason(CLOCK.now()) is None
     assert report(101.0) == [101.0]
-    assert "budget" in governance.paused_reason()
+    assert "budget" in governance.paused_reason(CLOCK.now())
+    # the pause ends with the month
+    assert governance.paused_reason(Clock(frozen_at="2031-06-01T00:00:00+00:00").now()) is None
     assert report(120.0) == []
     # paused: the drift sensor holds retrains
     requests, _ = drift_sensor_requests(resources, instance)
     assert requests == []
     governance.resume("priya", "budget raised")
-    assert governance.paused_reason() is None
+    assert governance.paused_reason(CLOCK.now()) is None
 
 
 def test_latency_breach_scales_out_then_idle_scales_back_in(world):
