@@ -29,7 +29,7 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 
 ## demo: the classical lifecycle end to end, headless, on embedded defaults
 demo: install $(DAGSTER_HOME)/dagster.yaml
-	$(PY) -m mlops_assets.demo
+	$(PY) -m mlops_demo
 
 ## dev: Dagster UI + daemon on the same stores the demo used
 dev: install $(DAGSTER_HOME)/dagster.yaml

@@ -32,8 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import dagster as dg  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from mlops_assets.batch import predictions_path  # noqa: E402
 from mlops_assets.definitions import build_defs  # noqa: E402
+from mlops_assets.deployment.batch_predictions import predictions_path  # noqa: E402
 from mlops_assets.scenarios.classical import SPEC, data_assets, model  # noqa: E402
 from mlops_assets.scenarios.classical.features import FEATURES, LABEL, build_features  # noqa: E402
 from mlops_assets.scenarios.classical.schema import canonical  # noqa: E402

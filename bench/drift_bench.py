@@ -37,7 +37,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mlops_assets.monitoring.drift import (  # noqa: E402
+from mlops_core.monitoring.drift import (  # noqa: E402
     ReferenceProfile,
     build_reference,
     detect_drift,

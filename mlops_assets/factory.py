@@ -8,16 +8,20 @@ from __future__ import annotations
 import dagster as dg
 
 from mlops_assets import naming
-from mlops_assets.approve import build_approval
-from mlops_assets.batch import build_batch_predictions
-from mlops_assets.deploy import build_production_deployment
-from mlops_assets.endpoint_health import build_endpoint_health
-from mlops_assets.model_development import build_candidate_model, build_model_evaluation
-from mlops_assets.monitor import build_data_drift, build_inference_log, build_model_performance
-from mlops_assets.promote import build_promoted_model
-from mlops_assets.register import build_registered_model
-from mlops_assets.spec import ScenarioSpec
-from mlops_assets.stage import build_staging_deployment
+from mlops_assets.deployment.approval import build_approval
+from mlops_assets.deployment.batch_predictions import build_batch_predictions
+from mlops_assets.deployment.production_deployment import build_production_deployment
+from mlops_assets.deployment.staging_deployment import build_staging_deployment
+from mlops_assets.model_development.stage import build_candidate_model, build_model_evaluation
+from mlops_assets.model_registry.promoted_model import build_promoted_model
+from mlops_assets.model_registry.registered_model import build_registered_model
+from mlops_assets.monitoring.endpoint_health import build_endpoint_health
+from mlops_assets.monitoring.stage import (
+    build_data_drift,
+    build_inference_log,
+    build_model_performance,
+)
+from mlops_core.spec import ScenarioSpec
 
 
 def training_job_name(spec: ScenarioSpec) -> str:

@@ -29,12 +29,12 @@ class Governance(dg.ConfigurableResource):
     )
 
     def policy(self) -> Any:
-        from mlops_assets.governance import Policy
+        from mlops_core.governance import Policy
 
         return Policy.load(self.policy_path)
 
     def audit(self) -> Any:
-        from mlops_assets.governance import AuditTrail
+        from mlops_core.governance import AuditTrail
 
         return AuditTrail(self.audit_path)
 

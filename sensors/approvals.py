@@ -11,7 +11,7 @@ import json
 import dagster as dg
 
 from mlops_assets import naming
-from mlops_assets.spec import ScenarioSpec
+from mlops_core.spec import ScenarioSpec
 from resources.registry import ModelRegistry
 
 
@@ -24,7 +24,7 @@ def build_approval_sensor(spec: ScenarioSpec, job_name: str) -> dg.SensorDefinit
         description=f"Promote and deploy {spec.model_name} when a person approves a version.",
     )
     def approval_sensor(context: dg.SensorEvaluationContext, registry: ModelRegistry):
-        from mlops_assets.governance import approved_unpromoted
+        from mlops_core.governance import approved_unpromoted
 
         seen = set(json.loads(context.cursor)) if context.cursor else set()
         waiting = [r for r in approved_unpromoted(registry, spec.model_name) if r["approval_id"]]

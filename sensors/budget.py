@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from mlops_assets.monitoring.cost import crossed_thresholds
-from mlops_assets.platform import COST_LEDGER_KEY
+from mlops_assets.platform.cost_ledger import COST_LEDGER_KEY
+from mlops_core.monitoring.cost import crossed_thresholds
 from resources.governance import Governance
 from resources.notify import Notifier
 

@@ -18,7 +18,7 @@ import json
 import dagster as dg
 
 from mlops_assets import naming
-from mlops_assets.spec import ScenarioSpec
+from mlops_core.spec import ScenarioSpec
 from resources.clock import Clock
 from resources.governance import Governance
 from resources.notify import Notifier

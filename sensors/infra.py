@@ -11,7 +11,7 @@ sent to the infrastructure owners.
 import dagster as dg
 
 from mlops_assets import naming
-from mlops_assets.spec import ScenarioSpec
+from mlops_core.spec import ScenarioSpec
 from resources.endpoint import EndpointError, OnlineEndpoints
 from resources.governance import Governance
 from resources.notify import Notifier

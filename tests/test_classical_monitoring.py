@@ -21,10 +21,8 @@ import httpx
 import pandas as pd
 import pytest
 
-from mlops_assets.approve import record_decision
-from mlops_assets.endpoint_checks import azureml_payload
-from mlops_assets.monitor import inference_log_path
-from mlops_assets.platform import COST_LEDGER_KEY
+from mlops_assets.monitoring.stage import inference_log_path
+from mlops_assets.platform.cost_ledger import COST_LEDGER_KEY
 from mlops_assets.scenarios.classical import SPEC
 from mlops_assets.scenarios.classical.features import (
     DRIFT_CATEGORICAL as CATEGORICAL,
@@ -34,6 +32,8 @@ from mlops_assets.scenarios.classical.features import (
 )
 from mlops_assets.scenarios.classical.features import build_features
 from mlops_assets.scenarios.classical.source import flights_for_day
+from mlops_core.governance.decisions import record_decision
+from mlops_core.probes import azureml_payload
 from resources.clock import Clock
 from resources.notify import OutboxNotifier
 from sensors.budget import budget_sensor

@@ -16,12 +16,12 @@ import dagster as dg
 import httpx
 import pytest
 
-from mlops_assets.approve import ApprovalRefused, record_decision
-from mlops_assets.batch import predictions_path
-from mlops_assets.endpoint_checks import azureml_payload
-from mlops_assets.governance import PermissionDenied
+from mlops_assets.deployment.approval import ApprovalRefused, record_decision
+from mlops_assets.deployment.batch_predictions import predictions_path
 from mlops_assets.scenarios.classical import SPEC
 from mlops_assets.scenarios.classical.data_assets import validated_path
+from mlops_core.governance import PermissionDenied
+from mlops_core.probes import azureml_payload
 from sensors.approvals import build_approval_sensor
 from tests.conftest import make_stores, stop_endpoints
 from tests.helpers import QUIET, defs_with, metadata, train

@@ -24,8 +24,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from mlops_assets.cli import main
-from mlops_assets.governance import AuditTrail
+from mlops_cli import main
+from mlops_core.governance import AuditTrail
 from resources.endpoint_local import LocalOnlineEndpoints
 from resources.registry import LocalMlflowRegistry
 
@@ -96,10 +96,10 @@ def run_json(capsys, *argv: str):
 # -- start-up and usage -------------------------------------------------------------------
 def test_help_runs_as_a_command_without_heavy_imports():
     mlops = Path(sys.executable).with_name("mlops")
-    command = [str(mlops)] if mlops.exists() else [sys.executable, "-m", "mlops_assets.cli"]
+    command = [str(mlops)] if mlops.exists() else [sys.executable, "-m", "mlops_cli"]
     done = subprocess.run([*command, "--help"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "endpoint" in done.stdout and "approve" in done.stdout
-    probe = "import sys, mlops_assets.cli; print(sorted({'mlflow', 'dagster'} & set(sys.modules)))"
+    probe = "import sys, mlops_cli; print(sorted({'mlflow', 'dagster'} & set(sys.modules)))"
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert loaded.stdout.strip() == "[]", loaded.stderr
 

@@ -21,10 +21,10 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from mlops_assets.approve import record_decision
 from mlops_assets.scenarios.classical import SPEC
 from mlops_assets.scenarios.classical.features import build_features
 from mlops_assets.scenarios.classical.source import flights_for_day
+from mlops_core.governance.decisions import record_decision
 from resources.env import local_resources
 from tests.conftest import ROOT, stop_endpoints
 from tests.helpers import QUIET, land_days

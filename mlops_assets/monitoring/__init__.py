@@ -1,1 +1,1 @@
-"""Monitoring: data and prediction drift against a reference profile stored at training."""
+"""Monitoring: inference log, performance on ground truth, drift, endpoint health."""

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from mlops_assets.governance import (
+from mlops_core.governance import (
     ApprovalError,
     AuditTrail,
     PermissionDenied,
@@ -25,7 +25,7 @@ from mlops_assets.governance import (
     decide,
     pending,
 )
-from mlops_assets.governance.approvals import TAG_PROMOTED
+from mlops_core.governance.approvals import TAG_PROMOTED
 from resources.registry import LocalMlflowRegistry
 
 _names = itertools.count()

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from mlops_assets.governance import AuditTrail, record_hash
-from mlops_assets.governance.audit import GENESIS_HASH
+from mlops_core.governance import AuditTrail, record_hash
+from mlops_core.governance.audit import GENESIS_HASH
 
 
 def _fill(trail: AuditTrail, n: int) -> list[dict]:

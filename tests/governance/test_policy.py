@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlops_assets.governance import ENVIRONMENTS, PERMISSIONS, PermissionDenied, Policy, PolicyError
-from mlops_assets.governance.policy import DEFAULT_POLICY_PATH
+from mlops_core.governance import ENVIRONMENTS, PERMISSIONS, PermissionDenied, Policy, PolicyError
+from mlops_core.governance.policy import DEFAULT_POLICY_PATH
 
 PERSONAS = {
     "data_scientist",
@@ -216,7 +216,7 @@ def test_azure_role_export_covers_every_persona_and_fills_scopes(policy, monkeyp
 
 def test_import_needs_neither_dagster_nor_mlflow():
     code = (
-        "import sys, mlops_assets.governance as g; g.Policy.load(); "
+        "import sys, mlops_core.governance as g; g.Policy.load(); "
         "print(sorted(m for m in ('dagster', 'mlflow') if m in sys.modules))"
     )
     out = subprocess.run(

@@ -19,14 +19,14 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from mlops_assets.monitoring.drift import (
+from mlops_core.monitoring.drift import (
     ReferenceProfile,
     build_reference,
     default_stattest,
     detect_drift,
     wasserstein_w1,
 )
-from mlops_assets.monitoring.drift_report import evidently_html
+from mlops_core.monitoring.drift_report import evidently_html
 
 NUMERICAL = ["dep_delay", "distance", "air_time", "sched_dep_time", "arr_delay"]
 CATEGORICAL = ["carrier", "origin", "dest"]

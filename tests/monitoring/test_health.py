@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 from starlette.exceptions import StarletteDeprecationWarning
 
-from mlops_assets.monitoring.health import (
+from mlops_core.monitoring.health import (
     Sample,
     breaches,
     health_from_metrics,

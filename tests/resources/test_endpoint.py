@@ -32,7 +32,7 @@ import pytest
 from mlflow.models import infer_signature
 from sklearn.linear_model import LogisticRegression
 
-from mlops_assets.monitoring.health import parse_prometheus
+from mlops_core.monitoring.health import parse_prometheus
 from resources.endpoint import EndpointError
 from resources.endpoint_local import LocalOnlineEndpoints, _free_port
 

@@ -6,7 +6,7 @@ import dagster as dg
 
 from mlops_assets import naming
 from mlops_assets.scenarios.classical import data_assets, features, model
-from mlops_assets.spec import ScenarioSpec
+from mlops_core.spec import ScenarioSpec
 
 SPEC = ScenarioSpec(
     name="classical",

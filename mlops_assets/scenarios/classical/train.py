@@ -18,7 +18,6 @@ from typing import Any
 
 import pandas as pd
 
-from mlops_assets.monitoring.drift import build_reference
 from mlops_assets.scenarios.classical.features import (
     DRIFT_CATEGORICAL,
     DRIFT_NUMERICAL,
@@ -31,7 +30,8 @@ from mlops_assets.scenarios.classical.model import (
     pip_requirements,
     score,
 )
-from mlops_assets.training_io import (
+from mlops_core.monitoring.drift import build_reference
+from mlops_core.training_io import (
     figure_png_b64,
     open_pipes,
     read_frame,

@@ -7,8 +7,6 @@ import subprocess
 from functools import cache
 from pathlib import Path
 
-import dagster as dg
-
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -31,13 +29,3 @@ def git_commit() -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return f"{sha}-dirty" if dirty else sha
-
-
-def latest_metadata(context: dg.AssetExecutionContext, key: dg.AssetKey) -> dict:
-    """Plain-valued metadata of `key`'s latest materialization; fails if there is none."""
-    event = context.instance.get_latest_materialization_event(key)
-    if event is None or event.asset_materialization is None:
-        raise dg.Failure(
-            f"{key.to_user_string()} has never been materialized; materialize it first"
-        )
-    return {k: getattr(v, "value", v) for k, v in event.asset_materialization.metadata.items()}

@@ -10,7 +10,7 @@ so the same approval is never promoted twice.
 import dagster as dg
 
 from mlops_assets import naming
-from mlops_assets.spec import ScenarioSpec
+from mlops_core.spec import ScenarioSpec
 from resources.governance import Governance
 from resources.registry import ModelRegistry
 
@@ -38,7 +38,7 @@ def build_promoted_model(spec: ScenarioSpec) -> dg.AssetsDefinition:
         governance: Governance,
     ) -> dg.MaterializeResult:
         """The approved model in the prod registry, aliased `champion`."""
-        from mlops_assets.governance import PermissionDenied, approved_unpromoted
+        from mlops_core.governance import PermissionDenied, approved_unpromoted
 
         version = config.dev_version
         if not version:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from mlops_assets.cli import output as out
-from mlops_assets.cli.core import (
+from mlops_cli import output as out
+from mlops_cli.core import (
     NAME,
     REASON,
     CliError,

@@ -11,9 +11,9 @@ environment is written to the audit trail.
 
 import dagster as dg
 
-from mlops_assets import endpoint_checks as checks
 from mlops_assets import naming
-from mlops_assets.spec import ScenarioSpec
+from mlops_core import probes as checks
+from mlops_core.spec import ScenarioSpec
 from resources.endpoint import OnlineEndpoints
 from resources.governance import Governance
 from resources.lake import DataLake

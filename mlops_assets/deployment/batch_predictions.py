@@ -11,7 +11,7 @@ import time
 import dagster as dg
 
 from mlops_assets import naming
-from mlops_assets.spec import ScenarioSpec
+from mlops_core.spec import ScenarioSpec
 from resources.lake import DataLake
 from resources.registry import ModelRegistry
 

@@ -16,9 +16,10 @@ import json
 import dagster as dg
 
 from mlops_assets import naming
-from mlops_assets.lineage import git_commit, latest_metadata
-from mlops_assets.spec import ScenarioSpec
-from mlops_assets.training_io import STORAGE_OPTIONS_ENV
+from mlops_assets.handoff import latest_metadata
+from mlops_core.lineage import git_commit
+from mlops_core.spec import ScenarioSpec
+from mlops_core.training_io import STORAGE_OPTIONS_ENV
 from resources.compute import TrainingCompute
 from resources.lake import DataLake
 from resources.registry import ModelRegistry

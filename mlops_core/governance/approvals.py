@@ -23,8 +23,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
-from mlops_assets.governance.audit import AuditTrail
-from mlops_assets.governance.policy import PermissionDenied, Policy
+from mlops_core.governance.audit import AuditTrail
+from mlops_core.governance.policy import PermissionDenied, Policy
 
 TAG_APPROVAL = "mlops.approval"
 TAG_APPROVAL_BY = "mlops.approval_by"

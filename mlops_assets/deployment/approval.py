@@ -1,4 +1,4 @@
-"""Human-in-the-loop approval of a staged model version.
+"""Human-in-the-loop approval of a staged model version, launched from the UI with config.
 
 `record_decision` is the one code path for the CLI (`mlops approve/reject`)
 and the UI (the `approval` asset, launched with config): a version must have
@@ -6,58 +6,15 @@ passed staging before anyone may approve it; the persona policy decides who
 may; every decision, refusal included, lands in the audit trail.
 """
 
-from typing import Any, Literal
+from typing import Literal
 
 import dagster as dg
 
 from mlops_assets import naming
-from mlops_assets.spec import ScenarioSpec
+from mlops_core.governance.decisions import ApprovalRefused, record_decision
+from mlops_core.spec import ScenarioSpec
 from resources.governance import Governance
 from resources.registry import ModelRegistry
-
-
-class ApprovalRefused(ValueError):
-    """The decision cannot be recorded; the message says why and what to do."""
-
-
-def record_decision(
-    registry: ModelRegistry,
-    governance: Governance,
-    model_name: str,
-    version: str,
-    user: str,
-    decision: Literal["approve", "reject"],
-    reason: str,
-) -> dict[str, Any]:
-    from mlflow.exceptions import MlflowException
-
-    from mlops_assets.governance import decide
-
-    policy, audit = governance.policy(), governance.audit()
-    verdict = policy.allowed(user, "approve_model", "prod")
-    # An unauthorized user is refused (and audited) by decide() before anything else;
-    # a missing version is refused and audited there too.
-    if decision == "approve" and verdict.allowed:
-        try:
-            mv = registry.client("dev").get_model_version(model_name, str(version))
-        except MlflowException:
-            mv = None
-        staging = (mv.tags or {}).get("mlops.staging") if mv is not None else None
-        if mv is not None and staging != "passed":
-            audit.record(
-                "approve", user, f"{model_name}:{version}", "prod", "denied",
-                reason=f"staging checks are '{staging or 'not run'}', approval needs 'passed'",
-                details={"decision": decision, "model_name": model_name, "version": str(version)},
-                persona=verdict.persona,
-            )  # fmt: skip
-            raise ApprovalRefused(
-                f"{model_name} v{version} has not passed staging (mlops.staging="
-                f"{staging or 'not run'}); materialize its staging_deployment first"
-            )
-    return decide(
-        registry, policy, audit, model_name, str(version), user, decision, reason,
-        environment="prod",
-    )  # fmt: skip
 
 
 class ApprovalConfig(dg.Config):
@@ -85,7 +42,7 @@ def build_approval(spec: ScenarioSpec) -> dg.AssetsDefinition:
         governance: Governance,
     ) -> dg.MaterializeResult:
         """A person's approve/reject decision on a staged version (launch with config)."""
-        from mlops_assets.governance import PermissionDenied
+        from mlops_core.governance import PermissionDenied
 
         missing = [f for f in ("version", "user", "reason") if not getattr(config, f).strip()]
         if missing:

@@ -10,7 +10,7 @@ import dagster as dg
 import pandas as pd
 
 from mlops_assets import naming
-from mlops_assets.monitoring.cost import (
+from mlops_core.monitoring.cost import (
     COLUMNS,
     RateCard,
     endpoint_entries,

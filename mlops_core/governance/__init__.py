@@ -12,14 +12,14 @@ Pure Python with no Dagster import, so the CLI, sensors and assets share it
 and it loads fast; MLflow is imported only when an approval touches the registry.
 """
 
-from mlops_assets.governance.approvals import (
+from mlops_core.governance.approvals import (
     ApprovalError,
     approved_unpromoted,
     decide,
     pending,
 )
-from mlops_assets.governance.audit import AuditTrail, record_hash
-from mlops_assets.governance.policy import (
+from mlops_core.governance.audit import AuditTrail, record_hash
+from mlops_core.governance.policy import (
     ENVIRONMENTS,
     PERMISSIONS,
     Decision,

@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mlops_assets.cli import output as out
-from mlops_assets.cli.core import (
+from mlops_cli import output as out
+from mlops_cli.core import (
     MODEL,
     REGISTRY,
     CliError,
@@ -33,8 +33,8 @@ _DECISION_ARGS = (
 @command("approve", "approve a staged dev version for production (audited)", *_DECISION_ARGS,
          decision="approve")  # fmt: skip
 def cmd_decide(args: argparse.Namespace) -> None:
-    from mlops_assets.approve import record_decision
-    from mlops_assets.governance import PermissionDenied
+    from mlops_core.governance import PermissionDenied
+    from mlops_core.governance.decisions import record_decision
 
     registry, governance = _resources("registry", "governance")
     try:
@@ -139,7 +139,7 @@ def cmd_model_show(args: argparse.Namespace) -> None:
 
 @command("model pending", "dev versions awaiting an approval decision", MODEL)
 def cmd_model_pending(args: argparse.Namespace) -> None:
-    from mlops_assets.governance import pending
+    from mlops_core.governance import pending
 
     (registry,) = _resources("registry")
     columns = ("model_name", "version", "aliases", "verdict", "run_id")

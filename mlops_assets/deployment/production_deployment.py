@@ -13,8 +13,8 @@ server, so no request fails during the switch.
 import dagster as dg
 
 from mlops_assets import naming
-from mlops_assets.spec import ScenarioSpec
-from mlops_assets.stage import probe_deployment, sample_requests
+from mlops_assets.deployment.staging_deployment import probe_deployment, sample_requests
+from mlops_core.spec import ScenarioSpec
 from resources.endpoint import EndpointError, OnlineEndpoints
 from resources.governance import Governance
 from resources.lake import DataLake

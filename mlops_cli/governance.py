@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from mlops_assets.cli import output as out
-from mlops_assets.cli.core import (
+from mlops_cli import output as out
+from mlops_cli.core import (
     CliError,
     _policy_of,
     _resources,

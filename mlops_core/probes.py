@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-ALLOWLIST_PATH = Path(__file__).with_name("package_allowlist.yaml")
+ALLOWLIST_PATH = Path(__file__).parent / "governance" / "package_allowlist.yaml"
 
 
 def azureml_payload(frame: pd.DataFrame) -> dict[str, Any]:

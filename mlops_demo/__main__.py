@@ -58,9 +58,9 @@ def simulate_traffic(res: dict, spec) -> str:
 
     import httpx
 
-    from mlops_assets.endpoint_checks import azureml_payload
     from mlops_assets.scenarios.classical.features import build_features
     from mlops_assets.scenarios.classical.source import flights_for_day
+    from mlops_core.probes import azureml_payload
 
     endpoints = res["endpoints"]
     uri = endpoints.get(spec.online_endpoint).scoring_uri
@@ -99,10 +99,10 @@ def main() -> int:
     os.environ.setdefault("PYTHONWARNINGS", "ignore")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    from mlops_assets.approve import record_decision
     from mlops_assets.definitions import build_defs
-    from mlops_assets.endpoint_checks import azureml_payload
     from mlops_assets.scenarios.classical import SPEC
+    from mlops_core.governance.decisions import record_decision
+    from mlops_core.probes import azureml_payload
     from resources.env import current_env, mlops_home, resources_for
 
     if "DAGSTER_HOME" not in os.environ:

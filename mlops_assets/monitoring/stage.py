@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from mlops_assets import naming
-from mlops_assets.spec import ScenarioSpec
+from mlops_core.spec import ScenarioSpec
 from resources.endpoint import EndpointError, OnlineEndpoints
 from resources.lake import DataLake
 from resources.registry import ModelRegistry
@@ -172,7 +172,7 @@ def _holdout_metrics(registry: ModelRegistry, spec: ScenarioSpec, prod_version: 
 
 def reference_profile(registry: ModelRegistry, spec: ScenarioSpec, prod_version: str):
     """The drift reference stored with the dev training run of a prod version."""
-    from mlops_assets.monitoring.drift import ReferenceProfile
+    from mlops_core.monitoring.drift import ReferenceProfile
 
     mv = registry.client("prod").get_model_version(spec.model_name, prod_version)
     run_id = (mv.tags or {}).get("mlops.source_run_id")
@@ -216,7 +216,7 @@ def build_data_drift(spec: ScenarioSpec) -> dg.AssetsDefinition:
         registry: ModelRegistry,
     ) -> dg.MaterializeResult:
         """Feature and prediction drift of the day vs the served model's training reference."""
-        from mlops_assets.monitoring.drift import detect_drift
+        from mlops_core.monitoring.drift import detect_drift
 
         day = context.partition_key
         frame = lake.read_parquet(inference_log_path(spec.name, day))
@@ -242,7 +242,7 @@ def build_data_drift(spec: ScenarioSpec) -> dg.AssetsDefinition:
             "columns": dg.MetadataValue.md(drift_markdown(report)),
         }
         if config.html_report:
-            from mlops_assets.monitoring.drift_report import evidently_html
+            from mlops_core.monitoring.drift_report import evidently_html
 
             reference = lake.read_parquet(spec.train_path)
             with tempfile.TemporaryDirectory() as tmp:

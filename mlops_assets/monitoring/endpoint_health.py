@@ -13,7 +13,7 @@ import time
 import dagster as dg
 
 from mlops_assets import naming
-from mlops_assets.spec import ScenarioSpec
+from mlops_core.spec import ScenarioSpec
 from resources.endpoint import EndpointError, OnlineEndpoints
 from resources.lake import DataLake
 
@@ -43,7 +43,7 @@ def build_endpoint_health(spec: ScenarioSpec) -> dg.AssetsDefinition:
         endpoints: OnlineEndpoints,
     ) -> dg.MaterializeResult:
         """p50/p99 latency, 4xx/5xx rates, requests per minute, CPU and memory per worker."""
-        from mlops_assets.monitoring.health import (
+        from mlops_core.monitoring.health import (
             breaches,
             health_from_metrics,
             latency_from_log,

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-RATE_CARD_PATH = Path(__file__).resolve().parents[1] / "rate_card.yaml"
+RATE_CARD_PATH = Path(__file__).with_name("rate_card.yaml")
 COLUMNS = ["ts", "month", "kind", "item", "seconds", "units", "cost"]
 
 

@@ -87,7 +87,7 @@ def _resources(*names: str) -> list[Any]:
 
 def _policy_of(governance: Any) -> Any:
     """The loaded RBAC policy; a broken policy file is a failed operation, not a traceback."""
-    from mlops_assets.governance import PolicyError
+    from mlops_core.governance import PolicyError
 
     try:
         return governance.policy()

@@ -10,8 +10,8 @@ run twice reuses its version (idempotent) instead of adding a duplicate.
 import dagster as dg
 
 from mlops_assets import naming
-from mlops_assets.lineage import latest_metadata
-from mlops_assets.spec import ScenarioSpec
+from mlops_assets.handoff import latest_metadata
+from mlops_core.spec import ScenarioSpec
 from resources.registry import ModelRegistry
 
 

@@ -1,0 +1,1 @@
+"""Data estate: generic helpers for versioned datasets; sources live under scenarios/<name>/."""

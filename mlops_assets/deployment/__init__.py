@@ -1,0 +1,1 @@
+"""Deployment: staging with endpoint tests, human approval, blue/green production, batch scoring."""

@@ -1,0 +1,1 @@
+"""Labeling: items sent to human labelers and the labeled sets their annotations become."""

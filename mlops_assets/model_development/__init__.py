@@ -1,0 +1,1 @@
+"""Model development: a candidate trained on a training set version, and the gates judging it."""

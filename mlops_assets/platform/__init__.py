@@ -1,0 +1,1 @@
+"""Platform-wide assets (key prefix `platform`): the cost ledger."""

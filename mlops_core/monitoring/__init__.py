@@ -1,0 +1,1 @@
+"""Monitoring: data and prediction drift against a reference profile stored at training."""
