@@ -77,10 +77,10 @@ def setup(home: Path) -> dict:
 
 def floor(res: dict, days: list[str]) -> tuple[int, float]:
     lake, registry = res["lake"], res["registry"]
-    fitted = SPEC.load_model(registry.download_model(SPEC.model_name, "1", "prod"))
+    fitted = SPEC.model.load(registry.download_model(SPEC.model_name, "1", "prod"))
     started, rows = time.perf_counter(), 0
     for day in days:
-        out = SPEC.batch_predict(fitted, SPEC.batch_frame(lake, day))
+        out = SPEC.model.batch_predict(fitted, SPEC.data.batch_items(lake, day))
         lake.write_parquet(f"floor/{day}.parquet", out)
         rows += len(out)
     return rows, time.perf_counter() - started

@@ -11,7 +11,7 @@ from typing import Any
 import dagster as dg
 
 from mlops_assets.factory import build_lifecycle_defs
-from mlops_assets.platform.cost_ledger import build_platform_defs
+from mlops_assets.platform import build_platform_defs
 from mlops_assets.scenarios.registry import SCENARIOS
 from resources.env import Env, current_env, resources_for
 from sensors import build_sensor_defs
@@ -32,7 +32,7 @@ def build_defs(env: Env, resources: dict[str, Any] | None = None) -> dg.Definiti
     return dg.Definitions.merge(
         *parts,
         build_platform_defs(),
-        build_sensor_defs(),
+        build_sensor_defs([spec for spec, _ in SCENARIOS.values()]),
         dg.Definitions(sensors=[automation], resources=resources or resources_for(env)),
     )
 

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import dagster as dg
 
+from mlops_core.naming import CHALLENGER_ALIAS, CHAMPION_ALIAS, key_path
+
+__all__ = ["CHALLENGER_ALIAS", "CHAMPION_ALIAS", "key", "key_path", "scenario_tags"]
+
 DATA_ESTATE = "data_estate"
 LABELING = "labeling"
 MODEL_DEVELOPMENT = "model_development"
@@ -25,12 +29,9 @@ KINDS = frozenset(
 
 OWNERS = ["team:ml-platform"]
 
-CHALLENGER_ALIAS = "challenger"
-CHAMPION_ALIAS = "champion"
-
 
 def key(scenario: str, artifact: str) -> dg.AssetKey:
-    return dg.AssetKey([scenario, artifact])
+    return dg.AssetKey(key_path(scenario, artifact))
 
 
 def scenario_tags(scenario: str) -> dict[str, str]:

@@ -45,11 +45,12 @@ def _headers(key: str, deployment: str | None) -> dict[str, str]:
 
 
 def smoke(
-    base_url: str, key: str, deployment: str | None, frame: pd.DataFrame, expected: list
+    base_url: str, key: str, deployment: str | None, payload: dict[str, Any], expected: list
 ) -> dict[str, Any]:
+    """One request of `payload` (the codec's encoding); answers must equal `expected`."""
     response = httpx.post(
         f"{base_url}/score",
-        json=azureml_payload(frame),
+        json=payload,
         headers=_headers(key, deployment),
         timeout=30,
     )
@@ -150,11 +151,12 @@ def bad_input_cases(frame: pd.DataFrame) -> dict[str, tuple[bytes, str]]:
 
 
 def bad_input_suite(
-    base_url: str, key: str, deployment: str | None, frame: pd.DataFrame
+    base_url: str, key: str, deployment: str | None, cases: dict[str, tuple[bytes, str]]
 ) -> list[dict[str, Any]]:
+    """Send each named client mistake; each must get a 4xx, and the server must still serve."""
     results = []
     with httpx.Client(timeout=30) as client:
-        for case, (body, content_type) in bad_input_cases(frame).items():
+        for case, (body, content_type) in cases.items():
             headers = {**_headers(key, deployment), "Content-Type": content_type}
             try:
                 response = client.post(f"{base_url}/score", content=body, headers=headers)

@@ -1,63 +1,163 @@
-"""`ScenarioSpec`: what a scenario plugs into the generic lifecycle.
+"""`ScenarioSpec`: what a scenario plugs into the generic lifecycle, composed of small parts.
 
-A spec is plain data plus entry points. The generic stages (candidate model,
-evaluation, registration) read nothing scenario-specific except through it, so
-vision and NLP add a spec and their own prep/train/evaluate modules, not
-copies of the stages.
+A generic stage reads only the part it needs, and handles items as an opaque
+`Batch` (a DataFrame of rows for tabular models, an array of images, a list of
+texts), so vision and NLP fill a spec instead of copying stages:
+
+- `DataSpec`: partitions, where the training set versions and batch inputs live.
+- `ModelSpec`: train entry point, load/predict/score over a batch, the metric
+  and its direction, the gates' thresholds, the compute pool.
+- `ServingCodec`: how a batch becomes a request and a logged request becomes
+  rows again, and the client mistakes the staging check sends.
+- `MonitoringSpec`: the drift strategy and the performance metric the sensors compare.
+- `LabelingSpec` (optional): how uncertain items are chosen and labels become a labeled set.
+- `loopback`: `retrain` (classical: drift requests training) or `relabel`
+  (vision, NLP: drift requests labeling tasks; new labels request training).
+
+Plain data and callables only: no Dagster, so sensors, the CLI and training
+entry points can read a spec without importing assets.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, Protocol
 
-import pandas as pd
+Batch = Any
+"""Items a model scores, in the scenario's own representation."""
+Loopback = Literal["retrain", "relabel"]
+LOOPBACKS: tuple[str, ...] = ("retrain", "relabel")
 
-# (model, holdout frame) -> {metric_name: value}, names like "roc_auc"
-ScoreFn = Callable[[Any, pd.DataFrame], dict[str, float]]
-# (model, holdout frame, column) -> {segment value: metric}
-SliceFn = Callable[[Any, pd.DataFrame, str], dict[str, float]]
-# (model, request frame) -> predictions exactly as the scoring server returns them
-PredictFn = Callable[[Any, pd.DataFrame], list]
+
+@dataclass(frozen=True)
+class DataSpec:
+    first_day: str
+    """First daily partition (ISO date); the monitoring and batch partitions start here too."""
+    last_day: str | None
+    training_set_artifact: str
+    batch_input_artifact: str
+    """Daily-partitioned asset the batch endpoint scores."""
+    training_set_root: str
+    """Lake prefix under which immutable training set versions are written."""
+    read_split: Callable[[Any, str], Batch]
+    """(lake, path) -> a split of a training set version (train or holdout)."""
+    batch_items: Callable[[Any, str], Batch]
+    """(lake, day) -> the items to score that day, with their identifiers."""
+
+
+@dataclass(frozen=True)
+class SliceGate:
+    """Responsible-AI gate: the metric's gap across the segments of one attribute."""
+
+    attribute: str
+    max_gap: float
+    score_slices: Callable[[Any, Batch, str], dict[str, float]]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    """Registered model name, the same in the dev and prod registries."""
+    kinds: tuple[str, ...]
+    train_module: str
+    """Module with `run(argv) -> dict` and `main()`; see resources/compute.py."""
+    code_version: str
+    load: Callable[[str], Any]
+    """Model folder (an MLflow model) -> a loaded model."""
+    predict: Callable[[Any, Batch], list]
+    """Predictions exactly as the scoring server returns them."""
+    score: Callable[[Any, Batch], dict[str, float]]
+    """Holdout metrics, fractions, named like `roc_auc`."""
+    batch_predict: Callable[[Any, Batch], Any]
+    """Batch-endpoint output table (a DataFrame with the items' identifiers)."""
+    metric: str
+    greater_is_better: bool
+    tolerance: float
+    slices: SliceGate | None = None
+    default_params: Mapping[str, float] = field(default_factory=dict)
+    pool: str | None = None
+    """Dagster concurrency pool for training (e.g. `gpu`); None runs anywhere."""
+
+    def better_or_close(self, challenger: float, champion: float, tolerance: float) -> bool:
+        """True when the challenger is not worse than the champion by more than `tolerance`."""
+        if self.greater_is_better:
+            return challenger >= champion - tolerance
+        return challenger <= champion + tolerance
+
+
+@dataclass(frozen=True)
+class ServingCodec:
+    kind: str
+    """`tabular`, `image` or `text`: what a request carries."""
+    request_batch: Callable[[Batch], Batch]
+    """Holdout items -> exactly what a client sends (no labels, no identifiers)."""
+    payload: Callable[[Batch], dict[str, Any]]
+    """A batch as an Azure ML request body ({"input_data": ...})."""
+    log_rows: Callable[[dict[str, Any]], Any]
+    """A logged request's `inputs` -> one DataFrame row per scored item."""
+    bad_inputs: Callable[[Batch], dict[str, tuple[bytes, str]]]
+    """Named client mistakes (body, content type) built from a valid batch; each must get a 4xx."""
+
+
+class DriftStrategy(Protocol):
+    """How a day of production inputs is compared with the training reference."""
+
+    reference_artifact: str
+    """MLflow artifact of the training run holding the reference (written by training)."""
+
+    def detect(self, reference: str, logged: Any, prediction_column: str) -> Any:
+        """(reference artifact text, the day's logged rows, prediction column) -> DriftReport."""
+        ...
+
+    def report_html(self, reference_rows: Any, logged: Any, max_rows: int) -> bytes | None:
+        """A human-readable report of the same comparison, or None when there is none."""
+        ...
+
+
+@dataclass(frozen=True)
+class MonitoringSpec:
+    drift: DriftStrategy
+    performance: Callable[[list, list], dict[str, float]]
+    """(predictions, ground truth) -> production metrics named like the holdout ones."""
+    performance_metric: str
+    """The production metric the sensors compare with the holdout value."""
+    max_drop: float
+    """A drop of the performance metric beyond this triggers the loopback."""
+
+
+@dataclass(frozen=True)
+class LabelingSpec:
+    task_format: str
+    """What a labeler sees: `tabular`, `image`, `text`."""
+    uncertainty: Callable[[Any], Any]
+    """Logged rows -> an uncertainty score per row (higher: more worth labeling)."""
+    items_per_task: int = 50
+    random_share: float = 0.2
+    """Share of each task drawn at random, so labels also measure the confident items."""
+    min_new_labels: int = 20
+    """Completed labels that make a new labeled set worth training on."""
 
 
 @dataclass(frozen=True)
 class ScenarioSpec:
     name: str
-    model_name: str
-    kinds: tuple[str, ...]
-    train_module: str
-    """Module with `run(argv) -> dict` and `main()`; see resources/compute.py."""
-    training_set_artifact: str
-    train_path: str
-    holdout_path: str
-    manifest_path: str
-    load_model: Callable[[str], Any]
-    score: ScoreFn
-    score_slices: SliceFn
-    metric: str
-    greater_is_better: bool
-    tolerance: float
-    slice_column: str
-    max_slice_gap: float
-    code_version: str
-    predict: PredictFn
-    request_frame: Callable[[pd.DataFrame], pd.DataFrame]
-    """Holdout rows -> the columns a client sends to the endpoint."""
-    batch_input_artifact: str
-    """Daily-partitioned asset the batch endpoint scores."""
-    partitions_def: Any
-    batch_frame: Callable[[Any, str], pd.DataFrame]
-    """(lake, day) -> rows to score, with identifying columns."""
-    batch_predict: Callable[[Any, pd.DataFrame], pd.DataFrame]
-    performance: Callable[[list, list], dict[str, float]]
-    """(predictions, ground truth) -> metrics named like the holdout ones."""
-    drift_numerical: tuple[str, ...]
-    drift_categorical: tuple[str, ...]
-    default_params: Mapping[str, float] = field(default_factory=dict)
-    retrain_on_drift: bool = True
-    """Classical retrains on drift; vision and NLP loop back to human labeling instead."""
+    data: DataSpec
+    model: ModelSpec
+    codec: ServingCodec
+    monitoring: MonitoringSpec
+    labeling: LabelingSpec | None = None
+    loopback: Loopback = "retrain"
+
+    def __post_init__(self) -> None:
+        if self.loopback not in LOOPBACKS:
+            raise ValueError(f"{self.name}: loopback {self.loopback!r} is not one of {LOOPBACKS}")
+        if self.loopback == "relabel" and self.labeling is None:
+            raise ValueError(f"{self.name}: loopback 'relabel' needs a LabelingSpec")
+
+    @property
+    def model_name(self) -> str:
+        return self.model.name
 
     @property
     def staging_endpoint(self) -> str:
@@ -66,9 +166,3 @@ class ScenarioSpec:
     @property
     def online_endpoint(self) -> str:
         return f"{self.name}-online"
-
-    def better_or_close(self, challenger: float, champion: float, tolerance: float) -> bool:
-        """True when the challenger is not worse than the champion by more than `tolerance`."""
-        if self.greater_is_better:
-            return challenger >= champion - tolerance
-        return challenger <= champion + tolerance

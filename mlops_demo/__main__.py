@@ -17,6 +17,8 @@ import warnings
 
 import dagster as dg
 
+from mlops_core.results import plain
+
 DATA_RANGE = ("2013-01-01", "2013-06-30")
 NEW_DAY = "2013-07-01"
 CLEAN_DAY, DRIFT_DAY = "2013-06-28", "2013-07-05"  # a held-out day; a day shifted on purpose
@@ -46,7 +48,7 @@ def line(label: str, value: object) -> None:
 def meta(result, artifact: str) -> dict:
     for event in result.get_asset_materialization_events():
         if event.asset_key.path[-1] == artifact:
-            return {k: getattr(v, "value", v) for k, v in event.materialization.metadata.items()}
+            return plain(event.materialization.metadata)
     return {}
 
 
@@ -79,7 +81,7 @@ def simulate_traffic(res: dict, spec) -> str:
                 chunk, rid = frame.iloc[start : start + 25], uuid.uuid4().hex
                 response = client.post(
                     uri,
-                    json=azureml_payload(spec.request_frame(chunk)),
+                    json=azureml_payload(spec.codec.request_batch(chunk)),
                     headers={"Authorization": f"Bearer {key}", "x-request-id": rid,
                              "x-mlops-event-date": day},
                 )  # fmt: skip
@@ -119,7 +121,7 @@ def main() -> int:
     print("2. inner loop: training set -> candidate -> gates -> dev registry -> staging tests")
     train = run_job(defs, "classical_training_job", instance)
     reg, staged = meta(train, "registered_model"), meta(train, "staging_deployment")
-    if not (data.success and train.success and staged.get("staging") == "passed"):
+    if not (data.success and train.success and staged.get("outcome") == "passed"):
         print("the inner loop did not reach a staged model; see the runs in `make dev`")
         return 1
     version = str(reg["version"])
@@ -143,11 +145,12 @@ def main() -> int:
     deployed = meta(promote, "production_deployment") if promote else {}
 
     print("5. live requests against the production endpoint")
-    holdout = res["lake"].read_parquet(SPEC.holdout_path)
+    champion = res["registry"].version_by_alias(SPEC.model_name, "champion", "prod")
+    holdout = res["lake"].read_parquet(f"{champion.tags['mlops.dataset_root']}/holdout.parquet")
     statuses, answer = [], None
     for i in range(20):
         response = res["endpoints"].invoke(
-            SPEC.online_endpoint, azureml_payload(SPEC.request_frame(holdout.iloc[i : i + 3]))
+            SPEC.online_endpoint, azureml_payload(SPEC.codec.request_batch(holdout.iloc[i : i + 3]))
         )
         statuses.append(response.status_code)
         answer = answer or response
@@ -201,7 +204,7 @@ def main() -> int:
     line("evaluation verdict", f"{evaluation['verdict']}: {evaluation['reason']}")
     line("registered", f"{reg['model_name']} v{version} alias 'challenger' (dev registry)")
     line(
-        "staging", f"{staged['staging']}: p99 {staged['p99_ms']:.1f} ms, {staged['rps']:.0f} req/s"
+        "staging", f"{staged['outcome']}: p99 {staged['p99_ms']:.1f} ms, {staged['rps']:.0f} req/s"
     )
     line("approved by", f"{decision['by']} ({decision['persona']}): {decision['reason']}")
     if deployed:
@@ -234,7 +237,7 @@ def main() -> int:
         new, staged_new = meta(retrain, "registered_model"), meta(retrain, "staging_deployment")
         line(
             "new challenger",
-            f"v{new.get('version')} staged: {staged_new.get('staging')}; waiting for approval "
+            f"v{new.get('version')} staged: {staged_new.get('outcome')}; waiting for approval "
             f"(`mlops model pending {SPEC.model_name}`)",
         )
     line(

@@ -24,6 +24,8 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
+from mlops_core.results import plain
+
 # Tells the entry point which Pipes transport to open (see scenarios' train modules).
 PIPES_TRANSPORT_ENV = "MLOPS_PIPES_TRANSPORT"
 # The job uploads the project as its code snapshot.
@@ -41,11 +43,6 @@ class TrainingCompute(dg.ConfigurableResource, ABC):
         argv: list[str],
         env: dict[str, str] | None = None,
     ) -> dict[str, Any]: ...
-
-
-def _plain(metadata: dict[str, Any]) -> dict[str, Any]:
-    """Unwrap MetadataValue objects that Pipes hands back into plain values."""
-    return {k: getattr(v, "value", v) for k, v in metadata.items()}
 
 
 class SubprocessCompute(TrainingCompute):
@@ -70,7 +67,7 @@ class SubprocessCompute(TrainingCompute):
         results = completed.get_results()
         if not results:
             raise dg.Failure(f"training entry point {module} reported no result through Pipes")
-        return _plain(dict(results[-1].metadata or {}))
+        return plain(dict(results[-1].metadata or {}))
 
 
 class InProcessCompute(TrainingCompute):
@@ -149,4 +146,4 @@ class AzureMLCompute(TrainingCompute):
         results = client.run(context=context, command=job).get_results()
         if not results:
             raise dg.Failure(f"Azure ML job for {module} reported no result through Pipes")
-        return _plain(dict(results[-1].metadata or {}))
+        return plain(dict(results[-1].metadata or {}))

@@ -7,10 +7,16 @@ to the implementation:
   JSONL outbox; the outbox is the delivery, so it is always `delivered: true`.
 - `WebhookNotifier`: POSTs one body that both Slack incoming webhooks (`text`) and Teams
   connectors (MessageCard `title`/`sections`/`facts`) accept, and writes the outbox too
-  when `outbox_path` is set. A failed POST (connection error or non-2xx) is recorded with
-  `delivered: false` first and then raised as NotificationError, so no alert is lost
-  silently. Give the URL as `dg.EnvVar(...)`: webhook URLs carry their secret, so it is
-  never logged or written to the outbox (the record names the host only).
+  when `outbox_path` is set. Transient failures (connection errors, timeouts, 429, 5xx)
+  are retried with tenacity's exponential backoff, `attempts` times in all; a 4xx is not
+  retried (a wrong URL does not heal). A POST that still fails is recorded with
+  `delivered: false` and the attempt count first, and only then raised as
+  NotificationError, so no alert is lost silently. Give the URL as `dg.EnvVar(...)`:
+  webhook URLs carry their secret, so it is never logged or written to the outbox (the
+  record names the host only).
+
+Only runs notify (sensors decide, runs act), so a retrying or failing webhook delays or
+fails the run that notifies, never a sensor tick or the runs it requests.
 
 Appends are one `write` on an O_APPEND descriptor under an exclusive flock, then fsync,
 so concurrent sensors and runs never interleave lines and an acknowledged notification
@@ -32,6 +38,7 @@ from urllib.parse import urlsplit
 
 import dagster as dg
 import httpx
+import tenacity
 from pydantic import Field
 
 Severity = Literal["info", "warning", "critical"]
@@ -158,32 +165,71 @@ def webhook_body(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+class _RetryableStatus(Exception):
+    """A webhook answer worth retrying (429 or 5xx): the receiver may recover."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
+def _answer(response: httpx.Response) -> str:
+    return f"answered {response.status_code}: {response.text[:200]}"
+
+
 class WebhookNotifier(Notifier):
     """POST to a Teams or Slack webhook; optionally keep an outbox copy of every record."""
 
     url: str = Field(description="Webhook URL; pass dg.EnvVar(...), it holds the secret.")
     outbox_path: str | None = Field(default=None, description="Also append records here.")
     timeout_s: float = Field(default=5.0, description="Connect and read timeout of the POST.")
+    attempts: int = Field(default=3, ge=1, description="POSTs in all before giving up.")
+    backoff_s: float = Field(
+        default=1.0, ge=0, description="First wait between attempts; doubles each time (max 30s)."
+    )
+
+    def _post(self, body: dict[str, Any]) -> httpx.Response:
+        response = httpx.post(self.url, json=body, timeout=self.timeout_s)
+        if response.status_code == 429 or response.status_code >= 500:
+            raise _RetryableStatus(response)
+        return response
 
     def deliver(self, record: dict[str, Any]) -> dict[str, Any]:
         host = urlsplit(self.url).hostname or "webhook"
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(self.attempts),
+            wait=tenacity.wait_exponential(multiplier=self.backoff_s, max=30),
+            retry=tenacity.retry_if_exception_type((httpx.TransportError, _RetryableStatus)),
+            reraise=True,
+        )
         error = None
         try:
-            response = httpx.post(self.url, json=webhook_body(record), timeout=self.timeout_s)
+            response = retrying(self._post, webhook_body(record))
             if not response.is_success:
-                error = f"answered {response.status_code}: {response.text[:200]}"
+                error = _answer(response)
+        except _RetryableStatus as exc:
+            error = _answer(exc.response)
         except httpx.HTTPError as exc:
             error = f"failed: {type(exc).__name__}: {exc}"
-        record = {**record, "channel": f"webhook:{host}", "delivered": error is None}
+        attempts = retrying.statistics.get("attempt_number", 1)
+        record = {
+            **record,
+            "channel": f"webhook:{host}",
+            "delivered": error is None,
+            "attempts": attempts,
+        }
         if error is not None:
             record["error"] = error
         if self.outbox_path:
             append_outbox(self.outbox_path, record)
         if error is not None:
             kept = f"; kept in {self.outbox_path}" if self.outbox_path else ""
-            _log.error("notification %s to %s not delivered: %s", record["id"], host, error)
+            _log.error(
+                "notification %s to %s not delivered after %d attempt(s): %s",
+                record["id"], host, attempts, error,
+            )  # fmt: skip
             raise NotificationError(
-                f"webhook {host} {error} (notification {record['topic']!r} "
-                f"{record['id']}{kept} as delivered=false)"
+                f"webhook {host} {error} after {attempts} attempt(s) (notification "
+                f"{record['topic']!r} {record['id']}{kept} as delivered=false)"
             )
         return record

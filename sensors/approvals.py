@@ -10,7 +10,6 @@ import json
 
 import dagster as dg
 
-from mlops_assets import naming
 from mlops_core.spec import ScenarioSpec
 from resources.registry import ModelRegistry
 
@@ -40,7 +39,7 @@ def build_approval_sensor(spec: ScenarioSpec, job_name: str) -> dg.SensorDefinit
                     }
                 },
                 tags={
-                    **naming.scenario_tags(spec.name),
+                    "scenario": spec.name,
                     "mlops/approval_id": r["approval_id"],
                     "mlops/approved_by": r["approval_by"],
                     "mlops/dev_version": r["version"],

@@ -1,64 +1,68 @@
-"""Budget sensor: notify at each threshold of the monthly budget once; at 100% pause training.
+"""Budget sensor: each threshold of the monthly budget requests one alert run per month.
 
-Reads the latest `platform/cost_ledger` materialization (month, percent of
-budget, thresholds). The cursor remembers which thresholds fired in which
-month, so each notifies once a month. Reaching 100% pauses training
-automation (the drift sensor's retrains) until the first day of next month;
-a person lifts it earlier with `Governance.resume` (audited).
+Reads the latest cost ledger result, typed (`CostSummary`: month, percent of
+budget, thresholds), and requests the platform budget alert job once per newly
+reached threshold (run key `budget-<month>-<threshold>`). The run notifies,
+and at 100% pauses training automation until next month; the tick acts on
+nothing. The cursor (JSON `{month: [thresholds requested]}`) keeps only the
+current month, so each threshold fires once a month.
 """
 
+from __future__ import annotations
+
 import json
-from datetime import UTC, datetime
 
 import dagster as dg
 
-from mlops_assets.platform.cost_ledger import COST_LEDGER_KEY
 from mlops_core.monitoring.cost import crossed_thresholds
-from resources.governance import Governance
-from resources.notify import Notifier
+from mlops_core.naming import BUDGET_ALERT_JOB
+from mlops_core.results import CostSummary, ResultError
 
-
-def next_month(month: str) -> datetime:
-    year, mon = (int(x) for x in month.split("-"))
-    return datetime(year + mon // 12, mon % 12 + 1, 1, tzinfo=UTC)
+COST_LEDGER_KEY = dg.AssetKey(["platform", "cost_ledger"])
+BUDGET_ALERT_OP = "platform__budget_alert"
 
 
 @dg.sensor(
     name="platform_budget_sensor",
+    job_name=BUDGET_ALERT_JOB,
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Notify at 50/80/100% of the monthly budget (once each); pause training at 100%.",
+    description="Request a budget alert at 50/80/100% of the monthly budget (once each a month); "
+    "the alert at 100% pauses training automation.",
 )
-def budget_sensor(context: dg.SensorEvaluationContext, governance: Governance, notifier: Notifier):
+def budget_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
     event = context.instance.get_latest_materialization_event(COST_LEDGER_KEY)
     if event is None or event.asset_materialization is None:
         return dg.SkipReason("no cost ledger yet")
-    meta = {k: getattr(v, "value", v) for k, v in event.asset_materialization.metadata.items()}
+    try:
+        cost = CostSummary.from_metadata(event.asset_materialization.metadata)
+    except ResultError as err:
+        return dg.SkipReason(f"cost ledger result unreadable: {err}")
     cursor = json.loads(context.cursor) if context.cursor else {}
-    month, pct = str(meta["month"]), float(meta["pct_of_budget"])
-    fired = cursor.get(month, [])
-    new = crossed_thresholds(pct, tuple(meta["thresholds"]), fired)
+    fired = cursor.get(cost.month, [])
+    new = crossed_thresholds(cost.pct_of_budget, cost.thresholds, fired)
     if not new:
-        return dg.SkipReason(f"{month}: {pct:.1f}% of budget, no new threshold")
-    for threshold in new:
-        notifier.notify(
-            topic="budget",
-            severity="critical" if threshold >= 100 else "warning",
-            title=f"Budget {threshold}% reached for {month}",
-            text=f"{meta['month_cost']:.2f} {meta['currency']} of {meta['monthly_budget']:.2f} "
-            f"spent ({pct:.1f}%)."
-            + (" Training automation is paused until next month." if threshold >= 100 else ""),
-            facts={"month": month, "pct_of_budget": round(pct, 1)},
-            audience="project-lead",
+        return dg.SkipReason(f"{cost.month}: {cost.pct_of_budget:.1f}% of budget, no new threshold")
+    requests = [
+        dg.RunRequest(
+            run_key=f"budget-{cost.month}-{threshold}",
+            run_config={
+                "ops": {
+                    BUDGET_ALERT_OP: {
+                        "config": {
+                            "month": cost.month,
+                            "threshold": threshold,
+                            "pct": cost.pct_of_budget,
+                            "month_cost": cost.month_cost,
+                            "monthly_budget": cost.monthly_budget,
+                            "currency": cost.currency,
+                        }
+                    }
+                }
+            },
+            tags={"scenario": "platform", "mlops/trigger": "budget"},
         )
-    if max(new) >= 100:
-        governance.pause(
-            next_month(month),
-            f"monthly budget reached ({pct:.1f}%)",
-            actor="platform_budget_sensor",
-        )
-    cursor = {month: sorted({*fired, *new})}  # older months are done with
-    return dg.SensorResult(
-        skip_reason=dg.SkipReason(f"notified thresholds {new} for {month}"),
-        cursor=json.dumps(cursor),
-    )
+        for threshold in new
+    ]
+    cursor = {cost.month: sorted({*fired, *new})}  # older months are done with
+    return dg.SensorResult(run_requests=requests, cursor=json.dumps(cursor))

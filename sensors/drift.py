@@ -1,145 +1,167 @@
-"""Drift / performance sensor: a drifted production day requests one retrain.
+"""Drift / performance sensor: a drifted or degraded production day requests the loopback run.
 
-Reads what the monitoring assets already computed (materialization metadata
-of `data_drift` and `model_performance`); it never touches the data, so an
-evaluation takes milliseconds. For a scenario that retrains on drift
-(classical), a trigger requests the training job (retrain -> gates ->
-registry -> staging); promotion still waits for a human approval. Scenarios
-that loop back to labeling get their own sensor (vision, NLP).
+Reads what the monitoring assets already computed, typed: `DriftResult` and
+`PerformanceResult` from the materialization metadata of `data_drift` and
+`model_performance`; it never touches data, so a tick takes milliseconds. Each
+result says itself whether it calls for the loopback (`result.trigger()`), and
+the spec says which one: `retrain` requests the training job, `relabel` the
+labeling job. Promotion still waits for a human approval.
 
-Idempotent: the run key is built from the drifted day and the served model
-version, so one drift event never launches two runs; a cooldown stops retrain
-storms when many days drift; a training pause set by the budget sensor holds
-every retrain until it is lifted.
+The sensor only decides. The requested run carries the reason in its tags and
+announces itself (see `mlops_assets.platform.notices`), so a notifier outage
+can never hold a run request back.
+
+Cursor (JSON): the last storage id read per asset, the triggers still `pending`,
+the time of the `last_request` and the run keys already `served`. A trigger
+seen during the cooldown or a training pause (budget) stays pending and is
+served when the cooldown or pause ends; all pending triggers are then served by
+one run, keyed by the newest (day, served model version), so one event never
+yields two run keys.
 """
 
+from __future__ import annotations
+
 import json
+from datetime import datetime
+from typing import Any
 
 import dagster as dg
 
-from mlops_assets import naming
+from mlops_core import naming
+from mlops_core.results import DriftResult, PerformanceResult, ResultError
 from mlops_core.spec import ScenarioSpec
 from resources.clock import Clock
 from resources.governance import Governance
-from resources.notify import Notifier
 
-MAX_ACCURACY_DROP = 0.05
 COOLDOWN_SECONDS = 6 * 3600
+SERVED_KEPT = 50
+"""Run keys remembered as served, so a late result for a served event asks nothing again."""
+RESULTS: dict[str, type[DriftResult] | type[PerformanceResult]] = {
+    "data_drift": DriftResult,
+    "model_performance": PerformanceResult,
+}
 
 
-def drift_trigger(metadata: dict, drift_share: float) -> str | None:
-    """Why a drift result calls for a retrain, or None.
-
-    Feature drift counts at Evidently's dataset rule (share of drifted features). A
-    drifted prediction counts only together with a drifted feature: alone, it moves
-    with what is deliberately not monitored per day (weather, calendar) and would
-    retrain on every stormy day.
-    """
-    share = float(metadata.get("share_of_drifted_features", 0.0))
-    if share >= drift_share:
-        return f"{share:.0%} of features drifted (threshold {drift_share:.0%})"
-    if metadata.get("prediction_drift") and share > 0:
-        return (
-            f"prediction drift (score {float(metadata['prediction_drift_score']):.3g}) "
-            f"with {share:.0%} of features drifted"
-        )
-    return None
+def loopback_job_name(spec: ScenarioSpec) -> str:
+    if spec.loopback == "relabel":
+        return naming.labeling_job_name(spec.name)
+    return naming.training_job_name(spec.name)
 
 
-def performance_trigger(metadata: dict) -> str | None:
-    drop = metadata.get("accuracy_drop")
-    if drop is not None and float(drop) > MAX_ACCURACY_DROP:
-        return f"accuracy {float(metadata['accuracy']):.3f} is {float(drop):.3f} below holdout"
-    return None
+def loopback_run_config(spec: ScenarioSpec, pending: list[dict[str, str]], why: str) -> dict:
+    """The loopback run's config: labeling tasks cover every pending day; training needs none."""
+    if spec.loopback != "relabel":
+        return {}
+    days = sorted({t["day"] for t in pending})
+    config = {"days": days, "reason": why[:500]}
+    return {"ops": {f"{spec.name}__labeling_tasks": {"config": config}}}
+
+
+def read_new_triggers(
+    context: dg.SensorEvaluationContext, spec: ScenarioSpec, cursor: dict[str, Any]
+) -> list[dict[str, str]]:
+    """Triggers in results stored since the cursor (which advances past every result read)."""
+    found = []
+    for artifact, result_type in RESULTS.items():
+        records = context.instance.fetch_materializations(
+            dg.AssetRecordsFilter(
+                asset_key=dg.AssetKey(naming.key_path(spec.name, artifact)),
+                after_storage_id=cursor.get(artifact),
+            ),
+            limit=100,
+            ascending=True,
+        ).records
+        for record in records:
+            cursor[artifact] = record.storage_id
+            try:
+                result = result_type.from_metadata(record.asset_materialization.metadata)
+            except ResultError as err:  # one malformed result must not stall the sensor
+                context.log.warning(f"skipping {artifact} storage id {record.storage_id}: {err}")
+                continue
+            why = result.trigger()
+            if why:
+                day = record.partition_key or result.day
+                version = result.model_version or "unknown"
+                found.append(
+                    {
+                        "run_key": f"{spec.loopback}-{spec.name}-{day}-v{version}",
+                        "day": day,
+                        "version": version,
+                        "why": f"{artifact}: {why}",
+                    }
+                )
+    return found
+
+
+def hold_reason(
+    cursor: dict[str, Any], governance: Governance, now: datetime, cooldown_seconds: int
+) -> str | None:
+    """Why pending triggers must wait (cooldown, training pause), or None."""
+    since = now.timestamp() - cursor.get("last_request", 0.0)
+    if since < cooldown_seconds:
+        return f"cooldown: the last loopback run was requested {since:.0f}s ago"
+    paused = governance.paused_reason(now)
+    return f"training automation paused: {paused}" if paused else None
 
 
 def build_drift_sensor(
-    spec: ScenarioSpec,
-    job_name: str,
-    drift_share: float = 0.5,
-    cooldown_seconds: int = COOLDOWN_SECONDS,
+    spec: ScenarioSpec, *, cooldown_seconds: int = COOLDOWN_SECONDS
 ) -> dg.SensorDefinition:
-    keys = {
-        "data_drift": naming.key(spec.name, "data_drift"),
-        "model_performance": naming.key(spec.name, "model_performance"),
-    }
+    job_name = loopback_job_name(spec)
 
     @dg.sensor(
-        name=f"{spec.name}_drift_retrain_sensor",
+        name=f"{spec.name}_drift_{spec.loopback}_sensor",
         job_name=job_name,
         minimum_interval_seconds=30,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description=f"Retrain {spec.model_name} when production data or predictions drift, "
-        f"or accuracy on labeled traffic drops more than {MAX_ACCURACY_DROP}.",
+        description=f"Request {job_name} when production data of {spec.model_name} drifts or "
+        f"its {spec.monitoring.performance_metric} drops more than {spec.monitoring.max_drop}.",
     )
     def drift_sensor(
-        context: dg.SensorEvaluationContext,
-        governance: Governance,
-        notifier: Notifier,
-        clock: Clock,
-    ):
-        cursor = json.loads(context.cursor) if context.cursor else {}
-        triggers: list[tuple[str, str, str]] = []  # (day, version, why)
-        for name, key in keys.items():
-            after = cursor.get(name)
-            records = context.instance.fetch_materializations(
-                dg.AssetRecordsFilter(asset_key=key, after_storage_id=after),
-                limit=100,
-                ascending=True,
-            ).records
-            for record in records:
-                meta = {
-                    k: getattr(v, "value", v)
-                    for k, v in record.asset_materialization.metadata.items()
-                }
-                why = (
-                    drift_trigger(meta, drift_share)
-                    if name == "data_drift"
-                    else performance_trigger(meta)
-                )
-                if why:
-                    version = str(meta.get("model_version", "?"))
-                    triggers.append((record.partition_key or "", version, f"{name}: {why}"))
-                cursor[name] = record.storage_id
-        if not triggers:
+        context: dg.SensorEvaluationContext, governance: Governance, clock: Clock
+    ) -> dg.SensorResult:
+        cursor: dict[str, Any] = json.loads(context.cursor) if context.cursor else {}
+        cursor.setdefault("last_request", cursor.pop("last_retrain", 0.0))
+        served = list(cursor.get("served", []))
+        pending = list(cursor.get("pending", []))
+        known = set(served) | {t["run_key"] for t in pending}
+        for trigger in read_new_triggers(context, spec, cursor):
+            if trigger["run_key"] not in known:
+                pending.append(trigger)
+                known.add(trigger["run_key"])
+        cursor["pending"] = pending
+        if not pending:
             return dg.SensorResult(
                 skip_reason=dg.SkipReason("no new drift or performance drop"),
                 cursor=json.dumps(cursor),
             )
-        day, version, why = triggers[-1]
         now = clock.now()
-        since = now.timestamp() - cursor.get("last_retrain", 0)
-        if since < cooldown_seconds:
-            reason = f"{why} on {day}, but the last retrain was {since:.0f}s ago (cooldown)"
-            return dg.SensorResult(skip_reason=dg.SkipReason(reason), cursor=json.dumps(cursor))
-        paused = governance.paused_reason(now)
-        if paused:
+        held = hold_reason(cursor, governance, now, cooldown_seconds)
+        if held:
+            days = ", ".join(t["day"] for t in pending)
             return dg.SensorResult(
-                skip_reason=dg.SkipReason(f"{why}; training automation paused: {paused}"),
+                skip_reason=dg.SkipReason(f"{len(pending)} trigger(s) pending ({days}); {held}"),
                 cursor=json.dumps(cursor),
             )
-        cursor["last_retrain"] = now.timestamp()
-        notifier.notify(
-            topic="retrain",
-            severity="warning",
-            title=f"{spec.model_name}: retraining after drift on {day}",
-            text=f"{why}. A retrain was requested; the new challenger will wait for approval.",
-            facts={"day": day, "served_version": version, "triggers": len(triggers)},
-            audience="data-scientists",
+        newest = max(pending, key=lambda t: t["day"])
+        request = dg.RunRequest(
+            run_key=newest["run_key"],
+            run_config=loopback_run_config(spec, pending, newest["why"]),
+            tags={
+                "scenario": spec.name,
+                "mlops/trigger": "drift",
+                "mlops/loopback": spec.loopback,
+                "mlops/drift_day": newest["day"],
+                "mlops/served_version": newest["version"],
+                "mlops/reason": newest["why"][:200],
+                "mlops/pending_triggers": str(len(pending)),
+            },
         )
-        return dg.SensorResult(
-            run_requests=[
-                dg.RunRequest(
-                    run_key=f"retrain-{spec.name}-{day}-v{version}",
-                    tags={
-                        **naming.scenario_tags(spec.name),
-                        "mlops/trigger": "drift",
-                        "mlops/drift_day": day,
-                        "mlops/reason": why[:200],
-                    },
-                )
-            ],
-            cursor=json.dumps(cursor),
+        cursor.update(
+            pending=[],
+            last_request=now.timestamp(),
+            served=[*served, *(t["run_key"] for t in pending)][-SERVED_KEPT:],
         )
+        return dg.SensorResult(run_requests=[request], cursor=json.dumps(cursor))
 
     return drift_sensor

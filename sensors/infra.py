@@ -1,84 +1,80 @@
-"""Infrastructure sensor: scale the online endpoint out on an SLO breach, back in when idle.
+"""Infrastructure sensor: decide to scale the online endpoint out on an SLO breach, in when idle.
 
-Reads the latest `endpoint_health` materialization (latency p99 vs SLO, 5xx
-rate, CPU per worker). A breach adds a worker, up to `max_workers`; an
-underloaded endpoint gives one back, down to one. Each health result is acted
-on once (the cursor is its storage id). Every change is checked against the
-persona policy for the monitoring identity, written to the audit trail and
-sent to the infrastructure owners.
+Reads the latest `endpoint_health` result, typed (`EndpointHealth`: p99 vs SLO,
+5xx rate, CPU per worker, breaches, underloaded). A breach asks for one worker
+more, up to `max_workers`; an underloaded endpoint for one fewer, down to one.
+A breach at `max_workers` asks for the same count: the run then tells the
+infrastructure owners the endpoint is at its limit.
+
+The sensor only decides: it requests one run of the scenario's endpoint
+scaling job per health result (run key `scale-<scenario>-<storage id>`, the
+cursor is that storage id), and the run checks the persona policy, scales,
+writes the audit record and notifies (`mlops_assets/deployment/endpoint_scaling.py`).
 """
+
+from __future__ import annotations
 
 import dagster as dg
 
-from mlops_assets import naming
+from mlops_core import naming
+from mlops_core.results import EndpointHealth, ResultError
 from mlops_core.spec import ScenarioSpec
-from resources.endpoint import EndpointError, OnlineEndpoints
-from resources.governance import Governance
-from resources.notify import Notifier
+
+MIN_WORKERS = 1
+
+
+def scaling_target(health: EndpointHealth, max_workers: int) -> tuple[int, str] | None:
+    """(target workers, reason) for one health result, or None when nothing is to be done."""
+    if health.breaches:
+        return min(health.workers + 1, max_workers), "; ".join(health.breaches)
+    if health.underloaded and health.workers > MIN_WORKERS:
+        return health.workers - 1, f"underloaded: {health.requests_per_minute:.0f} rpm"
+    return None
 
 
 def build_infra_sensor(spec: ScenarioSpec, max_workers: int = 4) -> dg.SensorDefinition:
-    key = naming.key(spec.name, "endpoint_health")
+    key = dg.AssetKey(naming.key_path(spec.name, "endpoint_health"))
+    job_name = naming.endpoint_scaling_job_name(spec.name)
+    op_name = f"{spec.name}__endpoint_scaling"
 
     @dg.sensor(
         name=f"{spec.name}_endpoint_scaling_sensor",
+        job_name=job_name,
         minimum_interval_seconds=30,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description=f"Scale {spec.online_endpoint} out on latency/5xx/CPU breaches "
+        description=f"Request scaling {spec.online_endpoint} out on latency/5xx/CPU breaches "
         f"(up to {max_workers} workers) and back in when idle.",
     )
-    def infra_sensor(
-        context: dg.SensorEvaluationContext,
-        endpoints: OnlineEndpoints,
-        governance: Governance,
-        notifier: Notifier,
-    ):
+    def infra_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
         records = context.instance.fetch_materializations(key, limit=1).records
         if not records or str(records[0].storage_id) == context.cursor:
             return dg.SkipReason("no new endpoint health result")
         record = records[0]
-        meta = {k: getattr(v, "value", v) for k, v in record.asset_materialization.metadata.items()}
         cursor = str(record.storage_id)
-        workers, found = int(meta["workers"]), list(meta.get("breaches") or [])
-        if found:
-            target, why = min(workers + 1, max_workers), "; ".join(found)
-        elif meta.get("underloaded"):
-            target, why = max(workers - 1, 1), f"underloaded: {meta['requests_per_minute']:.0f} rpm"
-        else:
-            return dg.SensorResult(skip_reason=dg.SkipReason("endpoint healthy"), cursor=cursor)
-        if target == workers:
-            notifier.notify(
-                topic="infra", severity="critical", title=f"{spec.online_endpoint} at its limit",
-                text=f"{why}; already at {workers} worker(s) (max {max_workers}).",
-                audience="platform-support",
-            )  # fmt: skip
-            return dg.SensorResult(skip_reason=dg.SkipReason(f"at limit: {why}"), cursor=cursor)
-        actor = governance.monitoring_user
-        audit, target_id = governance.audit(), f"{spec.online_endpoint}:workers"
-        decision = governance.policy().allowed(actor, "scale_endpoint", "prod")
-        if not decision.allowed:
-            audit.record("scale", actor, target_id, "prod", "denied", decision.reason)
-            return dg.SensorResult(skip_reason=dg.SkipReason(decision.reason), cursor=cursor)
         try:
-            endpoints.scale(spec.online_endpoint, target)
-        except EndpointError as err:
-            audit.record("scale", actor, target_id, "prod", "failed", str(err))
-            raise
-        audit.record(
-            "scale", actor, target_id, "prod", "succeeded", reason=why,
-            details={"from": workers, "to": target}, persona=decision.persona,
-        )  # fmt: skip
-        notifier.notify(
-            topic="infra",
-            severity="warning" if target > workers else "info",
-            title=f"{spec.online_endpoint} scaled {'out' if target > workers else 'in'} "
-            f"to {target} worker(s)",
-            text=why,
-            facts={"from": workers, "to": target},
-            audience="platform-support",
+            health = EndpointHealth.from_metadata(record.asset_materialization.metadata)
+        except ResultError as err:
+            return dg.SensorResult(skip_reason=dg.SkipReason(str(err)), cursor=cursor)
+        decision = scaling_target(health, max_workers)
+        if decision is None:
+            return dg.SensorResult(skip_reason=dg.SkipReason("endpoint healthy"), cursor=cursor)
+        target, reason = decision
+        config = {
+            "target_workers": target,
+            "from_workers": health.workers,
+            "max_workers": max_workers,
+            "reason": reason,
+            "health_storage_id": record.storage_id,
+        }
+        request = dg.RunRequest(
+            run_key=f"scale-{spec.name}-{record.storage_id}",
+            run_config={"ops": {op_name: {"config": config}}},
+            tags={
+                "scenario": spec.name,
+                "mlops/trigger": "endpoint_health",
+                "mlops/reason": reason[:200],
+            },
         )
-        return dg.SensorResult(
-            skip_reason=dg.SkipReason(f"scaled {workers} -> {target}: {why}"), cursor=cursor
-        )
+        return dg.SensorResult(run_requests=[request], cursor=cursor)
 
     return infra_sensor

@@ -32,12 +32,12 @@ from starlette.routing import Route
 
 from serving.errors import error_response
 from serving.handlers import score
+from serving.metrics import CONTENT_TYPE
 from serving.scoring.model import ModelLoadError
 from serving.settings import ConfigError, ServingSettings
 from serving.state import ServerState
 
 _log = logging.getLogger(__name__)
-_PROMETHEUS = "text/plain; version=0.0.4; charset=utf-8"
 
 
 def _json(data: object, status: int = 200) -> Response:
@@ -61,7 +61,7 @@ def create_app(settings: ServingSettings) -> Starlette:
         return Response(b"\n", media_type="application/json")
 
     async def metrics(request: Request) -> Response:
-        return Response(state.render_metrics(), media_type=_PROMETHEUS)
+        return Response(state.render_metrics(), media_type=CONTENT_TYPE)
 
     async def reload(request: Request) -> Response:
         if not state.runtime.authorized(request.headers.get("authorization")):

@@ -1,114 +1,139 @@
-"""Request counters and latency histograms, rendered in the Prometheus text format.
+"""Request counters, latency histograms and server gauges, exposed with `prometheus_client`.
 
-Hand-written (text exposition format 0.0.4) to keep the server's dependencies
-small. All updates happen on the event loop thread, so plain dicts and ints
-need no locks.
+Families (the names `mlops_core.monitoring.health` and the endpoint tests read):
+`requests_total{deployment,status}` (deployment="" when the request failed before a
+deployment was chosen, e.g. 401), `request_latency_seconds` histogram per deployment
+(time to the response, inference log write included), `mirror_requests_total
+{deployment,status}`; then gauges and counters read from the live runtime at scrape
+time (`RuntimeCollector`: model info, traffic, batching, inference log) and the
+process' CPU, memory and start time (`ProcessCollector`).
 
-Families: `requests_total{deployment,status}` (deployment="" when the request
-failed before a deployment was chosen, e.g. 401), `request_latency_seconds`
-histogram per deployment (time to the response, inference log write included),
-`mirror_requests_total{deployment,status}`; the app adds gauges (model info,
-traffic, batching and inference-log counters, process CPU and memory).
+Each app owns a `CollectorRegistry`, not the library's global one: several apps in one
+process (tests) keep separate counts. Each worker process of a `--reuse-port` endpoint
+has its own app, so it serves its own counts on its admin port and the control plane
+adds the per-worker scrapes up (no multiprocess mode: a scrape of the shared port would
+answer from whichever worker the kernel picked anyway).
 """
 
 from __future__ import annotations
 
-import bisect
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from serving.runtime import Runtime
 
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-Sample = tuple[Mapping[str, str], float]
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def _labels(labels: Mapping[str, str]) -> str:
-    if not labels:
-        return ""
-    return "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items()) + "}"
-
-
-def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
-
-
-def family(name: str, kind: str, help_text: str, samples: Iterable[Sample]) -> list[str]:
-    """Lines of one metric family: HELP, TYPE and its samples."""
-    lines = [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
-    lines += [f"{name}{_labels(labels)} {_number(value)}" for labels, value in samples]
-    return lines
-
-
-class Histogram:
-    """Cumulative-bucket latency histogram (seconds)."""
-
-    __slots__ = ("counts", "sum")
-
-    def __init__(self) -> None:
-        self.counts = [0] * (len(BUCKETS) + 1)  # the last slot is +Inf
-        self.sum = 0.0
-
-    def observe(self, seconds: float) -> None:
-        self.counts[bisect.bisect_left(BUCKETS, seconds)] += 1
-        self.sum += seconds
-
-    def lines(self, name: str, labels: Mapping[str, str]) -> list[str]:
-        out, running = [], 0
-        for bound, count in zip((*map(_number, BUCKETS), "+Inf"), self.counts, strict=True):
-            running += count
-            out.append(f"{name}_bucket{_labels({**labels, 'le': bound})} {running}")
-        out.append(f"{name}_sum{_labels(labels)} {_number(self.sum)}")
-        out.append(f"{name}_count{_labels(labels)} {running}")
-        return out
+# The body is the classic text format; prometheus_client >= 0.22 names it 1.0.0 by default.
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class Metrics:
-    """Counters of scoring requests, per deployment and HTTP status."""
+    """The request instruments of one app, in the app's own registry."""
 
     def __init__(self) -> None:
-        self.requests: dict[tuple[str, int], int] = {}
-        self.mirror_requests: dict[tuple[str, int], int] = {}
-        self.latency: dict[str, Histogram] = {}
+        self.registry = CollectorRegistry()
+        labels = ("deployment", "status")
+        self.requests = Counter(
+            "requests_total",
+            "Scoring requests answered, by deployment and HTTP status.",
+            labels,
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "request_latency_seconds",
+            "Time from request to response, by deployment.",
+            ("deployment",),
+            registry=self.registry,
+            buckets=BUCKETS,
+        )
+        self.mirror_requests = Counter(
+            "mirror_requests_total",
+            "Mirrored copies scored (responses discarded), by deployment and status.",
+            labels,
+            registry=self.registry,
+        )
+        # Labelled children by (deployment, status): `labels()` costs more than the
+        # increment, on every request. Only the event loop thread touches this dict.
+        self._series: dict[tuple[str, int], tuple[Counter, Histogram | None]] = {}
 
     def observe(self, deployment: str, status: int, seconds: float) -> None:
-        key = (deployment, status)
-        self.requests[key] = self.requests.get(key, 0) + 1
-        if deployment:
-            histogram = self.latency.get(deployment)
-            if histogram is None:
-                histogram = self.latency[deployment] = Histogram()
-            histogram.observe(seconds)
+        series = self._series.get((deployment, status))
+        if series is None:
+            # deployment "": refused before routing, no deployment's latency to speak of
+            latency = self.latency.labels(deployment) if deployment else None
+            series = (self.requests.labels(deployment, str(status)), latency)
+            self._series[(deployment, status)] = series
+        series[0].inc()
+        if series[1] is not None:
+            series[1].observe(seconds)
 
     def observe_mirror(self, deployment: str, status: int) -> None:
-        key = (deployment, status)
-        self.mirror_requests[key] = self.mirror_requests.get(key, 0) + 1
+        self.mirror_requests.labels(deployment, str(status)).inc()
 
-    def render(self, extra: Iterable[list[str]] = ()) -> str:
-        """The whole exposition text: these families, then `extra` ones."""
+    def render(self) -> bytes:
+        """The whole exposition text of this app's registry."""
+        return generate_latest(self.registry)
 
-        def counts(table: dict[tuple[str, int], int]) -> list[Sample]:
-            return [({"deployment": d, "status": str(s)}, n) for (d, s), n in sorted(table.items())]
 
-        lines = family(
-            "requests_total",
-            "counter",
-            "Scoring requests answered, by deployment and HTTP status.",
-            counts(self.requests),
+class RuntimeCollector(Collector):
+    """Scrape-time view of the current runtime: its deployments change on reload, and the
+    batcher and log-writer counts live in those objects, so they are read, not mirrored."""
+
+    def __init__(self, runtime: Callable[[], Runtime]) -> None:
+        self._runtime = runtime
+
+    def collect(self) -> Iterator[Metric]:
+        runtime = self._runtime()
+        deps = sorted(runtime.deployments.values(), key=lambda d: d.name)
+        traffic, mirror = runtime.settings.traffic, runtime.settings.mirror_traffic
+        info = GaugeMetricFamily(
+            "model_info",
+            "Model served by each deployment (value is 1).",
+            labels=("deployment", "model_name", "model_version"),
         )
-        lines += [
-            "# HELP request_latency_seconds Time from request to response, by deployment.",
-            "# TYPE request_latency_seconds histogram",
-        ]
-        for deployment, histogram in sorted(self.latency.items()):
-            lines += histogram.lines("request_latency_seconds", {"deployment": deployment})
-        lines += family(
-            "mirror_requests_total",
-            "counter",
-            "Mirrored copies scored (responses discarded), by deployment and status.",
-            counts(self.mirror_requests),
+        share = GaugeMetricFamily(
+            "traffic_percent", "Live traffic share of each deployment.", labels=("deployment",)
         )
-        for block in extra:
-            lines += block
-        return "\n".join(lines) + "\n"
+        mirrored = GaugeMetricFamily(
+            "mirror_traffic_percent",
+            "Mirrored traffic share per deployment.",
+            labels=("deployment",),
+        )
+        batches = CounterMetricFamily(
+            "model_batches_total", "Model calls (each may batch requests).", labels=("deployment",)
+        )
+        rows = CounterMetricFamily(
+            "model_batch_rows_total", "Rows scored in model calls.", labels=("deployment",)
+        )
+        for d in deps:
+            info.add_metric((d.name, d.settings.model_name, d.settings.model_version), 1)
+            share.add_metric((d.name,), traffic.get(d.name, 0))
+            mirrored.add_metric((d.name,), mirror.get(d.name, 0))
+            batches.add_metric((d.name,), d.batcher.batches)
+            rows.add_metric((d.name,), d.batcher.rows)
+        yield from (info, share, mirrored, batches, rows)
+        writer = runtime.writer
+        yield CounterMetricFamily(
+            "inference_log_rows_total", "Rows written durably to the log.", writer.rows_written
+        )
+        yield CounterMetricFamily(
+            "inference_log_fsyncs_total", "Group commits (one fsync each).", writer.batches_written
+        )
+        yield CounterMetricFamily(
+            "inference_log_write_errors_total", "Failed log writes.", writer.write_errors
+        )
+
+
+def server_metrics(runtime: Callable[[], Runtime]) -> Metrics:
+    """An app's metrics: request instruments, the runtime's gauges, process CPU and memory."""
+    metrics = Metrics()
+    metrics.registry.register(RuntimeCollector(runtime))
+    # Reads /proc (Linux, as the fdatasync'ing inference log already requires).
+    ProcessCollector(registry=metrics.registry)
+    return metrics

@@ -11,9 +11,10 @@ reload it (POST /-/reload or SIGHUP, see `serving.app`). Shape:
      "keys": {"primary": "...", "secondary": "..."},
      "inference_log_dir": "...", "max_body_bytes": 1048576}
 
-Relative paths are relative to the config file. Loading validates everything
-(unknown keys included) and raises `ConfigError` with a message naming the field,
-so a bad file is refused before it replaces a working configuration.
+Relative paths are relative to the config file. The pydantic models below validate
+everything (strict types, unknown keys refused); `ConfigError` carries every problem,
+each naming its field (`traffic.blue: ...`), so a bad file is refused before it
+replaces a working configuration.
 """
 
 from __future__ import annotations
@@ -21,151 +22,140 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, NotRequired
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+    with_config,
+)
+from pydantic_core import ErrorDetails
+from typing_extensions import TypedDict  # pydantic refuses typing.TypedDict before 3.12
 
 CONFIG_ENV = "MLOPS_SERVING_CONFIG"
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,31}$")  # Azure ML endpoint/deployment names
 _KEY = re.compile(r"^[\x21-\x7e]+$")  # printable ASCII without spaces: it travels in a header
+# Strict: a JSON 100.0 or true is not a percent, "3" and 3 are not the same version.
+_STRICT = ConfigDict(strict=True, extra="forbid", frozen=True)
 
 
 class ConfigError(ValueError):
     """The serving configuration is invalid; the message names the field."""
 
 
-def _check(condition: bool, message: str) -> None:
-    if not condition:
-        raise ConfigError(message)
+def _name(value: str) -> str:
+    if not _NAME.match(value):
+        raise ValueError(f"must be a name matching {_NAME.pattern}, got {value!r}")
+    return value
 
 
-def _percentages(raw: Any, field_name: str, deployments: Mapping[str, Any]) -> dict[str, int]:
-    _check(isinstance(raw, dict), f"{field_name} must be an object of deployment: percent")
-    for name, pct in raw.items():
-        _check(name in deployments, f"{field_name} names unknown deployment '{name}'")
-        _check(
-            type(pct) is int and 0 <= pct <= 100,
-            f"{field_name}.{name} must be an integer percent in [0, 100], got {pct!r}",
-        )
-    return dict(raw)
+def _key(value: str) -> str:
+    if not _KEY.match(value):
+        raise ValueError("must be a non-empty string of printable ASCII without spaces")
+    return value
 
 
-@dataclass(frozen=True)
-class DeploymentSettings:
+def _resolve(value: str, info: ValidationInfo) -> str:
+    """Relative to the config file's folder (`base_dir` in the validation context)."""
+    base = Path((info.context or {}).get("base_dir", "."))
+    return str((base / value).resolve())
+
+
+Name = Annotated[str, AfterValidator(_name)]
+Key = Annotated[str, AfterValidator(_key)]
+Percent = Annotated[int, Field(ge=0, le=100)]
+LocalPath = Annotated[str, Field(min_length=1)]
+
+
+@with_config(_STRICT)
+class Keys(TypedDict):
+    """Either key is accepted, so clients can move to a new one before the old one goes."""
+
+    primary: Key
+    secondary: NotRequired[Key]
+
+
+class DeploymentSettings(BaseModel):
     """One model behind the endpoint."""
 
-    model_path: str  # a local MLflow model directory (the folder holding MLmodel)
+    model_config = _STRICT
+
+    model_path: LocalPath  # a local MLflow model directory (the folder holding MLmodel)
     model_name: str = ""
     model_version: str = ""
     # Concurrent requests are scored in one model call of up to this many rows;
     # 1 turns cross-request batching off (for models whose output depends on the batch).
-    max_batch_rows: int = 2048
+    max_batch_rows: Annotated[int, Field(ge=1)] = 2048
+
+    @field_validator("model_path")
+    @classmethod
+    def absolute_model_path(cls, value: str, info: ValidationInfo) -> str:
+        return _resolve(value, info)
 
 
-@dataclass(frozen=True)
-class ServingSettings:
-    """A validated serving configuration."""
+class ServingSettings(BaseModel):
+    """A validated serving configuration; build it with `from_file`, `from_dict` or `from_env`."""
 
-    endpoint: str
-    deployments: Mapping[str, DeploymentSettings]
-    traffic: Mapping[str, int]
-    keys: Mapping[str, str]  # "primary" and optional "secondary"; either one is accepted
-    inference_log_dir: str
-    mirror_traffic: Mapping[str, int] = field(default_factory=dict)
-    max_body_bytes: int = 1 << 20
-    source: str | None = field(default=None, compare=False)  # the file it came from
+    model_config = _STRICT
+
+    endpoint: Name
+    deployments: Annotated[dict[Name, DeploymentSettings], Field(min_length=1)]
+    traffic: dict[str, Percent]
+    keys: Keys
+    inference_log_dir: LocalPath
+    mirror_traffic: dict[str, Percent] = Field(default_factory=dict)
+    max_body_bytes: Annotated[int, Field(gt=0)] = 1 << 20
+    # The file it came from (what a reload re-reads); not part of what is served.
+    _source: str | None = PrivateAttr(default=None)
+
+    @field_validator("inference_log_dir")
+    @classmethod
+    def absolute_log_dir(cls, value: str, info: ValidationInfo) -> str:
+        return _resolve(value, info)
+
+    @model_validator(mode="after")
+    def splits_name_deployments(self) -> ServingSettings:
+        for field, split in (("traffic", self.traffic), ("mirror_traffic", self.mirror_traffic)):
+            for name in split:
+                if name not in self.deployments:
+                    raise ValueError(f"{field} names unknown deployment '{name}'")
+        total = sum(self.traffic.values())
+        if total != 100:
+            raise ValueError(
+                f"traffic must sum to 100 over the deployments, got {total} ({self.traffic})"
+            )
+        return self
+
+    @property
+    def source(self) -> str | None:
+        return self._source
+
+    def __eq__(self, other: object) -> bool:
+        # Equal when they serve the same thing, wherever they were read from.
+        if not isinstance(other, ServingSettings):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable dict fields: not hashable anyway
 
     @classmethod
     def from_dict(
         cls, data: Any, base_dir: str | Path = ".", source: str | None = None
     ) -> ServingSettings:
-        _check(isinstance(data, dict), "the serving config must be a JSON object")
-        known = {
-            "endpoint",
-            "deployments",
-            "traffic",
-            "mirror_traffic",
-            "keys",
-            "inference_log_dir",
-            "max_body_bytes",
-        }
-        unknown = sorted(data.keys() - known)
-        _check(not unknown, f"unknown config keys {unknown}; expected {sorted(known)}")
-        for key in ("endpoint", "deployments", "traffic", "keys", "inference_log_dir"):
-            _check(key in data, f"the serving config needs '{key}'")
-        base = Path(base_dir)
-
-        endpoint = data["endpoint"]
-        _check(
-            isinstance(endpoint, str) and bool(_NAME.match(endpoint)),
-            f"endpoint must be a name matching {_NAME.pattern}, got {endpoint!r}",
-        )
-        raw_deployments = data["deployments"]
-        _check(
-            isinstance(raw_deployments, dict) and bool(raw_deployments),
-            "deployments must be a non-empty object of name: {model_path, ...}",
-        )
-        deployments = {}
-        for name, raw in raw_deployments.items():
-            _check(bool(_NAME.match(name)), f"deployment name {name!r} must match {_NAME.pattern}")
-            _check(isinstance(raw, dict), f"deployments.{name} must be an object")
-            try:
-                spec = DeploymentSettings(**raw)
-            except TypeError as exc:
-                raise ConfigError(f"deployments.{name}: {exc}") from None
-            _check(
-                isinstance(spec.model_path, str) and bool(spec.model_path),
-                f"deployments.{name}.model_path must be a path",
-            )
-            _check(
-                isinstance(spec.model_name, str) and isinstance(spec.model_version, str),
-                f"deployments.{name}.model_name and model_version must be strings",
-            )
-            _check(
-                type(spec.max_batch_rows) is int and spec.max_batch_rows >= 1,
-                f"deployments.{name}.max_batch_rows must be an integer >= 1",
-            )
-            deployments[name] = DeploymentSettings(
-                str((base / spec.model_path).resolve()),
-                spec.model_name,
-                spec.model_version,
-                spec.max_batch_rows,
-            )
-
-        traffic = _percentages(data["traffic"], "traffic", deployments)
-        total = sum(traffic.values())
-        _check(
-            total == 100, f"traffic must sum to 100 over the deployments, got {total} ({traffic})"
-        )
-        mirror = _percentages(data.get("mirror_traffic", {}), "mirror_traffic", deployments)
-
-        keys = data["keys"]
-        _check(
-            isinstance(keys, dict) and set(keys) <= {"primary", "secondary"},
-            "keys must be an object with 'primary' and optional 'secondary'",
-        )
-        for slot, key in keys.items():
-            _check(
-                isinstance(key, str) and bool(_KEY.match(key)),
-                f"keys.{slot} must be a non-empty string of printable ASCII without spaces",
-            )
-        _check("primary" in keys, "keys.primary is required")
-
-        log_dir = data["inference_log_dir"]
-        _check(isinstance(log_dir, str) and bool(log_dir), "inference_log_dir must be a path")
-        max_body = data.get("max_body_bytes", 1 << 20)
-        _check(type(max_body) is int and max_body > 0, "max_body_bytes must be a positive integer")
-        return cls(
-            endpoint,
-            deployments,
-            traffic,
-            dict(keys),
-            str((base / log_dir).resolve()),
-            mirror,
-            max_body,
-            source,
-        )
+        try:
+            settings = cls.model_validate(data, context={"base_dir": str(base_dir)})
+        except ValidationError as exc:
+            raise ConfigError("; ".join(map(_describe, exc.errors()))) from None
+        settings._source = source
+        return settings
 
     @classmethod
     def from_file(cls, path: str | Path) -> ServingSettings:
@@ -181,17 +171,30 @@ class ServingSettings:
     @classmethod
     def from_env(cls) -> ServingSettings:
         path = os.environ.get(CONFIG_ENV)
-        _check(bool(path), f"set {CONFIG_ENV} to the serving config file")
-        return cls.from_file(str(path))
+        if not path:
+            raise ConfigError(f"set {CONFIG_ENV} to the serving config file")
+        return cls.from_file(path)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape `from_dict` reads (paths absolute)."""
-        return {
-            "endpoint": self.endpoint,
-            "deployments": {k: asdict(v) for k, v in self.deployments.items()},
-            "traffic": dict(self.traffic),
-            "mirror_traffic": dict(self.mirror_traffic),
-            "keys": dict(self.keys),
-            "inference_log_dir": self.inference_log_dir,
-            "max_body_bytes": self.max_body_bytes,
-        }
+        return self.model_dump()
+
+
+def _describe(error: ErrorDetails) -> str:
+    """One validation error as `field.path: problem`."""
+    loc = [str(part) for part in error["loc"]]
+    if loc and loc[-1] == "[key]":  # a bad key of a mapping (a deployment name)
+        where = f"{'.'.join(loc[:-2])} name {loc[-2]!r}"
+    else:
+        where = ".".join(loc)
+    kind, message = error["type"], error["msg"].removeprefix("Value error, ")
+    if not where:
+        if kind == "model_type":
+            return "the serving config must be a JSON object"
+        return message  # a cross-field check: its message names the fields
+    if kind == "missing":
+        return f"{where} is required"
+    if kind == "extra_forbidden":
+        known = sorted(ServingSettings.model_fields) if len(loc) == 1 else None
+        return f"{where}: unknown key" + (f"; expected one of {known}" if known else "")
+    return f"{where}: {message}"

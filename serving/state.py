@@ -13,12 +13,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import resource
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from serving.metrics import Metrics, family
+from serving.metrics import server_metrics
 from serving.runtime import Runtime, WriterPool, build_runtime
 from serving.settings import CONFIG_ENV, ConfigError, ServingSettings
 
@@ -32,7 +31,7 @@ class ServerState:
         # Model calls run here; a batcher keeps at most one call per deployment in flight.
         self.executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="predict")
         self.writers = WriterPool()
-        self.metrics = Metrics()
+        self.metrics = server_metrics(lambda: self.runtime)
         self.started = time.time()
         self.reloads = 0
         self.background: set[asyncio.Task[Any]] = set()
@@ -81,90 +80,5 @@ class ServerState:
             "deployments": runtime.describe(),
         }
 
-    def render_metrics(self) -> str:
-        runtime = self.runtime
-        deps = sorted(runtime.deployments.values(), key=lambda d: d.name)
-        writer = runtime.writer
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        try:  # Linux; elsewhere fall back to the peak (ru_maxrss is KiB on Linux)
-            with open("/proc/self/statm") as statm:
-                rss = int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-        except OSError:
-            rss = usage.ru_maxrss * 1024
-        extra = [
-            family(
-                "model_info",
-                "gauge",
-                "Model served by each deployment (value is 1).",
-                [
-                    (
-                        {
-                            "deployment": d.name,
-                            "model_name": d.settings.model_name,
-                            "model_version": d.settings.model_version,
-                        },
-                        1,
-                    )
-                    for d in deps
-                ],
-            ),
-            family(
-                "traffic_percent",
-                "gauge",
-                "Live traffic share of each deployment.",
-                [({"deployment": d.name}, runtime.settings.traffic.get(d.name, 0)) for d in deps],
-            ),
-            family(
-                "mirror_traffic_percent",
-                "gauge",
-                "Mirrored traffic share per deployment.",
-                [
-                    ({"deployment": d.name}, runtime.settings.mirror_traffic.get(d.name, 0))
-                    for d in deps
-                ],
-            ),
-            family(
-                "model_batches_total",
-                "counter",
-                "Model calls (each may batch requests).",
-                [({"deployment": d.name}, d.batcher.batches) for d in deps],
-            ),
-            family(
-                "model_batch_rows_total",
-                "counter",
-                "Rows scored in model calls.",
-                [({"deployment": d.name}, d.batcher.rows) for d in deps],
-            ),
-            family(
-                "inference_log_rows_total",
-                "counter",
-                "Rows written durably to the log.",
-                [({}, writer.rows_written)],
-            ),
-            family(
-                "inference_log_fsyncs_total",
-                "counter",
-                "Group commits (one fsync each).",
-                [({}, writer.batches_written)],
-            ),
-            family(
-                "inference_log_write_errors_total",
-                "counter",
-                "Failed log writes.",
-                [({}, writer.write_errors)],
-            ),
-            family(
-                "process_cpu_seconds_total",
-                "counter",
-                "User and system CPU time.",
-                [({}, usage.ru_utime + usage.ru_stime)],
-            ),
-            family("process_resident_memory_bytes", "gauge", "Resident memory.", [({}, rss)]),
-            family(
-                "process_start_time_seconds",
-                "gauge",
-                "Start time (Unix seconds).",
-                [({}, self.started)],
-            ),
-        ]
-        return self.metrics.render(extra)
+    def render_metrics(self) -> bytes:
+        return self.metrics.render()

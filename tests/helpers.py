@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from mlops_assets.definitions import build_defs
+from mlops_core.results import plain
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
@@ -54,4 +55,10 @@ def materialized(result, artifact: str) -> list:
 def metadata(result, artifact: str) -> dict:
     events = materialized(result, artifact)
     assert events, f"{artifact} was not materialized"
-    return {k: getattr(v, "value", v) for k, v in events[-1].materialization.metadata.items()}
+    return plain(events[-1].materialization.metadata)
+
+
+def champion_holdout(resources: dict, model_name: str):
+    """The holdout split of the dataset version the prod champion was trained on."""
+    champion = resources["registry"].version_by_alias(model_name, "champion", "prod")
+    return resources["lake"].read_parquet(f"{champion.tags['mlops.dataset_root']}/holdout.parquet")

@@ -42,7 +42,7 @@ def test_whole_graph_registers_a_challenger_with_lineage(stores, instance):
     mv = registry.version_by_alias(SPEC.model_name, "challenger", "dev")
     assert mv is not None and str(mv.version) == "1"
     assert mv.tags["mlops.partition_range"] == "2013-01-01..2013-02-28"
-    assert mv.tags["mlops.code_version"] == SPEC.code_version
+    assert mv.tags["mlops.code_version"] == SPEC.model.code_version
     assert mv.tags["mlops.dagster_run_id"] == result.run_id
     assert mv.tags["mlops.registered_by_dagster_run"] == result.run_id
     assert mv.tags["mlops.git_commit"]
@@ -54,10 +54,13 @@ def test_whole_graph_registers_a_challenger_with_lineage(stores, instance):
     assert run.data.tags["mlops.verdict"] == "approved"
     assert {"roc_auc_holdout", "accuracy_holdout"} <= set(run.data.metrics)
 
-    model = SPEC.load_model(registry.download_model(SPEC.model_name, "1"))
-    holdout = stores["lake"].read_parquet(SPEC.holdout_path)
-    assert SPEC.score(model, holdout)["roc_auc"] == pytest.approx(candidate["roc_auc_holdout"])
-    assert metadata(result, "registered_model")["version"] == 1
+    model = SPEC.model.load(registry.download_model(SPEC.model_name, "1"))
+    dataset = metadata(result, "training_set")
+    holdout = stores["lake"].read_parquet(f"{dataset['root']}/holdout.parquet")
+    assert SPEC.model.score(model, holdout)["roc_auc"] == pytest.approx(
+        candidate["roc_auc_holdout"]
+    )
+    assert metadata(result, "registered_model")["version"] == "1"
 
 
 def test_worse_challenger_is_rejected_and_champion_unchanged(stores, instance):

@@ -21,7 +21,7 @@ import httpx
 import pandas as pd
 import pytest
 
-from mlops_assets.monitoring.stage import inference_log_path
+from mlops_assets.monitoring.inference_log import inference_log_path
 from mlops_assets.platform.cost_ledger import COST_LEDGER_KEY
 from mlops_assets.scenarios.classical import SPEC
 from mlops_assets.scenarios.classical.features import (
@@ -34,13 +34,14 @@ from mlops_assets.scenarios.classical.features import build_features
 from mlops_assets.scenarios.classical.source import flights_for_day
 from mlops_core.governance.decisions import record_decision
 from mlops_core.probes import azureml_payload
+from mlops_core.results import CostSummary, EndpointHealth
 from resources.clock import Clock
 from resources.notify import OutboxNotifier
 from sensors.budget import budget_sensor
 from sensors.drift import build_drift_sensor
 from sensors.infra import build_infra_sensor
 from tests.conftest import make_stores, stop_endpoints
-from tests.helpers import QUIET, defs_with, metadata, train
+from tests.helpers import QUIET, champion_holdout, defs_with, metadata, train
 
 CLEAN_DAY, DRIFT_DAY = "2013-02-26", "2013-03-05"
 # Time-dependent decisions (budget month, pause, cooldown) read this pinned clock, never today.
@@ -80,7 +81,7 @@ def send_day(resources, frame: pd.DataFrame, day: str, batch: int = 25) -> dict[
             rid = uuid.uuid4().hex
             response = client.post(
                 info.scoring_uri,
-                json=azureml_payload(SPEC.request_frame(chunk)),
+                json=azureml_payload(SPEC.codec.request_batch(chunk)),
                 headers={"Authorization": f"Bearer {key}", "x-request-id": rid,
                          "x-mlops-event-date": day},
             )  # fmt: skip
@@ -123,7 +124,7 @@ def evidently_verdicts(reference: pd.DataFrame, current: pd.DataFrame) -> dict[s
 
 
 def drift_sensor_requests(resources, instance, cursor=None):
-    sensor = build_drift_sensor(SPEC, "classical_training_job")
+    sensor = build_drift_sensor(SPEC)
     with dg.build_sensor_context(
         instance=instance,
         cursor=cursor,
@@ -172,7 +173,10 @@ def test_shifted_day_drifts_like_evidently_and_requests_one_retrain(world):
     assert drift["evidently_report"].endswith(".html")
 
     log = resources["lake"].read_parquet(inference_log_path("classical", DRIFT_DAY))
-    reference = resources["lake"].read_parquet(SPEC.train_path)
+    champion = resources["registry"].version_by_alias(SPEC.model_name, "champion", "prod")
+    reference = resources["lake"].read_parquet(
+        f"{champion.tags['mlops.dataset_root']}/train.parquet"
+    )
     expected = evidently_verdicts(reference, log)
     ours = {c: c in drift["drifted_features"] for c in NUMERIC + CATEGORICAL}
     assert ours == expected
@@ -183,8 +187,16 @@ def test_shifted_day_drifts_like_evidently_and_requests_one_retrain(world):
     assert requests[0].tags["mlops/drift_day"] == DRIFT_DAY
     again, _ = drift_sensor_requests(resources, instance, cursor)
     assert again == []  # the same event never requests a second run
-    outbox = resources["notifier"].read_outbox()
-    assert [n["topic"] for n in outbox] == ["retrain"]
+    # the sensor only decides: the notice is sent by the requested run, not by the tick
+    assert resources["notifier"].read_outbox() == []
+    assert requests[0].tags["mlops/reason"].startswith("data_drift")
+
+
+def run_requested(defs, instance, sensor, request: dg.RunRequest):
+    """Execute the run a sensor requested, as the daemon would launch it."""
+    return defs.resolve_job_def(sensor.job_name).execute_in_process(
+        instance=instance, run_config={**QUIET, **request.run_config}, tags=request.tags
+    )
 
 
 def test_budget_thresholds_notify_once_each_and_pause_training(world):
@@ -194,29 +206,24 @@ def test_budget_thresholds_notify_once_each_and_pause_training(world):
         instance=instance, run_config=QUIET
     )
     assert ledger.success and metadata(ledger, "cost_ledger")["ledger_rows"] > 0
+    assert CostSummary.from_metadata(metadata(ledger, "cost_ledger")).thresholds == (50, 80, 100)
 
-    def report(pct: float) -> list[int]:
+    def report(pct: float) -> list[float]:
+        """Record a ledger result, tick the sensor, run what it requests; the notified pcts."""
+        cost = CostSummary(
+            month=BUDGET_MONTH, month_cost=pct / 4, monthly_budget=25.0, pct_of_budget=pct,
+            currency="USD", thresholds=(50, 80, 100),
+        )  # fmt: skip
         instance.report_runless_asset_event(
-            dg.AssetMaterialization(
-                COST_LEDGER_KEY,
-                metadata={
-                    "month": BUDGET_MONTH,
-                    "pct_of_budget": pct,
-                    "month_cost": pct / 4,
-                    "monthly_budget": 25.0,
-                    "currency": "USD",
-                    "thresholds": dg.MetadataValue.json([50, 80, 100]),
-                },
-            )
+            dg.AssetMaterialization(COST_LEDGER_KEY, metadata=cost.to_metadata())
         )
         before = len(notifier.read_outbox())
-        with dg.build_sensor_context(
-            instance=instance,
-            cursor=state.get("cursor"),
-            resources={"governance": governance, "notifier": notifier},
-        ) as ctx:
+        with dg.build_sensor_context(instance=instance, cursor=state.get("cursor")) as ctx:
             result = budget_sensor(ctx)
         state["cursor"] = getattr(result, "cursor", None) or state.get("cursor")
+        for request in getattr(result, "run_requests", None) or []:
+            assert request.run_key.startswith(f"budget-{BUDGET_MONTH}-")
+            assert run_requested(defs, instance, budget_sensor, request).success
         return [n["facts"]["pct_of_budget"] for n in notifier.read_outbox()[before:]]
 
     state: dict = {}
@@ -230,56 +237,62 @@ def test_budget_thresholds_notify_once_each_and_pause_training(world):
     # the pause ends with the month
     assert governance.paused_reason(Clock(frozen_at="2031-06-01T00:00:00+00:00").now()) is None
     assert report(120.0) == []
-    # paused: the drift sensor holds retrains
-    requests, _ = drift_sensor_requests(resources, instance)
-    assert requests == []
+    # paused: the drifted day's retrain stays pending, and is served once a person resumes
+    drift = build_drift_sensor(SPEC)
+    drift_resources = {"governance": governance, "clock": CLOCK}
+    with dg.build_sensor_context(instance=instance, resources=drift_resources) as ctx:
+        held = drift(ctx)
+    assert not held.run_requests and "paused" in held.skip_reason.skip_message
     governance.resume("priya", "budget raised")
     assert governance.paused_reason(CLOCK.now()) is None
+    with dg.build_sensor_context(
+        instance=instance, cursor=held.cursor, resources=drift_resources
+    ) as ctx:
+        served = drift(ctx)
+    assert [r.run_key for r in served.run_requests] == [f"retrain-classical-{DRIFT_DAY}-v1"]
 
 
 def test_latency_breach_scales_out_then_idle_scales_back_in(world):
     resources, defs, instance = world
     endpoints, notifier = resources["endpoints"], resources["notifier"]
     sensor = build_infra_sensor(SPEC, max_workers=3)
-    sensor_resources = {
-        "endpoints": endpoints,
-        "governance": resources["governance"],
-        "notifier": notifier,
-    }
     job = defs.resolve_job_def("classical_endpoint_health_job")
     op = "classical__endpoint_health"
 
-    def health_then_sensor(
-        config: dict, cursor: str | None, traffic: bool = True
-    ) -> tuple[dict, str | None]:
+    def health(config: dict | None = None, traffic: bool = False) -> EndpointHealth:
         if traffic:
             send_day(resources, build_features(flights_for_day(CLEAN_DAY)).head(300), CLEAN_DAY)
         result = job.execute_in_process(
-            instance=instance, run_config={**QUIET, "ops": {op: {"config": config}}}
+            instance=instance, run_config={**QUIET, "ops": {op: {"config": config or {}}}}
         )
-        with dg.build_sensor_context(
-            instance=instance, cursor=cursor, resources=sensor_resources
-        ) as ctx:
+        return EndpointHealth.from_metadata(metadata(result, "endpoint_health"))
+
+    def decide_and_run(cursor: str | None) -> str:
+        """Tick the sensor on the latest health result and run what it requests."""
+        with dg.build_sensor_context(instance=instance, cursor=cursor) as ctx:
             outcome = sensor(ctx)
-        return metadata(result, "endpoint_health"), outcome.cursor
+        (request,) = outcome.run_requests
+        assert run_requested(defs, instance, sensor, request).success
+        return outcome.cursor
 
     assert endpoints.get(SPEC.online_endpoint).workers == 1
-    health, cursor = health_then_sensor({"slo_p99_ms": 0.001}, None)
-    assert health["breaches"] and "SLO" in health["breaches"][0]
+    breached = health({"slo_p99_ms": 0.001}, traffic=True)
+    assert breached.breaches and "SLO" in breached.breaches[0]
+    assert endpoints.get(SPEC.online_endpoint).workers == 1  # the health run only observes
+    cursor = decide_and_run(None)
     assert endpoints.get(SPEC.online_endpoint).workers == 2
     assert score_ok(resources)
 
-    with dg.build_sensor_context(
-        instance=instance, cursor=cursor, resources=sensor_resources
-    ) as ctx:
-        assert "no new" in sensor(ctx).skip_message  # one health result, one action
+    with dg.build_sensor_context(instance=instance, cursor=cursor) as ctx:
+        assert "no new" in sensor(ctx).skip_message  # one health result, one request
 
-    # The load is gone. A first look covers the new worker's start-up CPU; the next
-    # window is quiet, and that is the one the sensor acts on.
-    job.execute_in_process(instance=instance, run_config=QUIET)
-    time.sleep(2)
-    health, cursor = health_then_sensor({}, cursor, traffic=False)
-    assert health["breaches"] == [] and health["underloaded"] is True
+    # The load is gone. The first looks cover the new worker's start-up CPU; look again
+    # (each look takes a while) until a window is quiet, and the sensor acts on that one.
+    deadline = time.monotonic() + 60
+    while not (quiet := health()).underloaded and time.monotonic() < deadline:
+        pass
+    assert quiet.breaches == () and quiet.underloaded
+    decide_and_run(cursor)
     assert endpoints.get(SPEC.online_endpoint).workers == 1
     scaled = resources["governance"].audit().read(action="scale", newest_first=False)
     assert [(r["details"]["from"], r["details"]["to"]) for r in scaled] == [(1, 2), (2, 1)]
@@ -288,8 +301,8 @@ def test_latency_breach_scales_out_then_idle_scales_back_in(world):
 
 
 def score_ok(resources) -> bool:
-    holdout = resources["lake"].read_parquet(SPEC.holdout_path)
+    holdout = champion_holdout(resources, SPEC.model_name)
     response = resources["endpoints"].invoke(
-        SPEC.online_endpoint, azureml_payload(SPEC.request_frame(holdout.head(3)))
+        SPEC.online_endpoint, azureml_payload(SPEC.codec.request_batch(holdout.head(3)))
     )
     return response.status_code == 200

@@ -24,7 +24,7 @@ from mlops_core.governance import PermissionDenied
 from mlops_core.probes import azureml_payload
 from sensors.approvals import build_approval_sensor
 from tests.conftest import make_stores, stop_endpoints
-from tests.helpers import QUIET, defs_with, metadata, train
+from tests.helpers import QUIET, champion_holdout, defs_with, metadata, train
 
 
 @pytest.fixture(scope="module")
@@ -62,9 +62,9 @@ def promote_via_sensor(resources, defs, instance, ops: dict | None = None):
 
 
 def score(resources, rows: int = 3) -> httpx.Response:
-    holdout = resources["lake"].read_parquet(SPEC.holdout_path)
+    holdout = champion_holdout(resources, SPEC.model_name)
     return resources["endpoints"].invoke(
-        SPEC.online_endpoint, azureml_payload(SPEC.request_frame(holdout.head(rows)))
+        SPEC.online_endpoint, azureml_payload(SPEC.codec.request_batch(holdout.head(rows)))
     )
 
 

@@ -83,7 +83,10 @@ def test_classical_graph_has_the_lifecycle_assets():
         "classical/model_performance",
         "classical/data_drift",
         "classical/endpoint_health",
+        "classical/endpoint_scaling",
         "platform/cost_ledger",
+        "platform/budget_alert",
+        "platform/workspace_decay_notice",
     }
 
 

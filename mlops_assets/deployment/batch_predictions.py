@@ -7,6 +7,7 @@ backfill never writes a day twice and re-running it is idempotent.
 """
 
 import time
+from datetime import date, timedelta
 
 import dagster as dg
 
@@ -14,6 +15,13 @@ from mlops_assets import naming
 from mlops_core.spec import ScenarioSpec
 from resources.lake import DataLake
 from resources.registry import ModelRegistry
+
+
+def batch_days(spec: ScenarioSpec) -> dg.DailyPartitionsDefinition:
+    """The days the batch inputs exist for (the data spec's range, end inclusive)."""
+    end = spec.data.last_day
+    end_date = (date.fromisoformat(end) + timedelta(days=1)).isoformat() if end else None
+    return dg.DailyPartitionsDefinition(start_date=spec.data.first_day, end_date=end_date)
 
 
 def predictions_path(scenario: str, day: str) -> str:
@@ -28,11 +36,11 @@ def build_batch_predictions(
     @dg.asset(
         key=key,
         deps=[
-            naming.key(spec.name, spec.batch_input_artifact),
+            naming.key(spec.name, spec.data.batch_input_artifact),
             naming.key(spec.name, "promoted_model"),
         ],
         group_name=naming.DEPLOYMENT,
-        partitions_def=spec.partitions_def,
+        partitions_def=batch_days(spec),
         backfill_policy=dg.BackfillPolicy.single_run(),
         kinds={"pandas", "parquet", "mlflow"},
         owners=naming.OWNERS,
@@ -45,13 +53,13 @@ def build_batch_predictions(
         champion = registry.version_by_alias(spec.model_name, naming.CHAMPION_ALIAS, "prod")
         if champion is None:
             raise dg.Failure(f"no '{naming.CHAMPION_ALIAS}' in the prod registry to score with")
-        model = spec.load_model(
+        model = spec.model.load(
             registry.download_model(spec.model_name, str(champion.version), "prod")
         )
         rows, started = 0, time.monotonic()
         for day in context.partition_keys:
-            frame = spec.batch_frame(lake, day)
-            out = spec.batch_predict(model, frame)
+            frame = spec.data.batch_items(lake, day)
+            out = spec.model.batch_predict(model, frame)
             out["model_version"] = str(champion.version)
             lake.write_parquet(predictions_path(spec.name, day), out)
             rows += len(out)

@@ -73,7 +73,7 @@ def build_production_deployment(spec: ScenarioSpec) -> dg.AssetsDefinition:
         info = endpoints.get(name)
         base, api_key = info.scoring_uri.rsplit("/", 1)[0], endpoints.get_keys(name)["primary"]
 
-        frame = sample_requests(spec, lake)
+        frame = sample_requests(spec, lake, (champion.tags or {}).get("mlops.dataset_root", ""))
         smoke, probe = probe_deployment(
             spec, model_dir, frame, base, api_key, slot, config.probe_requests, concurrency=4
         )

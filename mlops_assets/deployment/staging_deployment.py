@@ -4,15 +4,22 @@
 staging endpoint and runs four blocking checks against the live server:
 smoke (same predictions as in-process), latency under a bounded concurrent
 load (p99 below the SLO), the bad-input suite (4xx only, still serving) and
-the package allowlist on the model's environment. The outcome is tagged on
-the registry version (`mlops.staging`), which approval requires; a refused
-environment is written to the audit trail.
+the package allowlist on the model's environment. It stages the version this
+run registered (by run id), or the `challenger` when launched alone. Requests
+come from the holdout of the version's own dataset, encoded by the scenario's
+serving codec; bad inputs are the codec's. The outcome is a `StagingResult`
+that records the thresholds it was judged by; it is tagged on the registry
+version (`mlops.staging`), which approval requires; a refused environment is
+written to the audit trail.
 """
 
 import dagster as dg
+import pandas as pd
 
 from mlops_assets import naming
+from mlops_assets.handoff import materialized_in_run
 from mlops_core import probes as checks
+from mlops_core.results import RegisteredVersion, StagingResult
 from mlops_core.spec import ScenarioSpec
 from resources.endpoint import OnlineEndpoints
 from resources.governance import Governance
@@ -23,9 +30,12 @@ CHECKS = ("smoke", "latency_slo", "bad_input", "package_allowlist")
 SAMPLE_ROWS = 64
 
 
-def sample_requests(spec: ScenarioSpec, lake: DataLake):
-    """A fixed sample of holdout rows, as a client would send them."""
-    return spec.request_frame(lake.read_parquet(spec.holdout_path).head(SAMPLE_ROWS))
+def sample_requests(spec: ScenarioSpec, lake: DataLake, dataset_root: str):
+    """A fixed sample of a dataset version's holdout items, as a client would send them."""
+    if not dataset_root:
+        raise dg.Failure("the model version names no dataset (mlops.dataset_root): retrain it")
+    holdout = spec.data.read_split(lake, f"{dataset_root}/holdout.parquet")
+    return spec.codec.request_batch(holdout[:SAMPLE_ROWS])
 
 
 def probe_deployment(
@@ -39,10 +49,10 @@ def probe_deployment(
     concurrency: int,
 ) -> tuple[dict, dict]:
     """Smoke (same predictions as the model in-process) and a bounded load on one deployment."""
-    expected = spec.predict(spec.load_model(model_dir), frame)
-    smoke = checks.smoke(base_url, key, deployment, frame, expected)
+    expected = spec.model.predict(spec.model.load(model_dir), frame)
+    smoke = checks.smoke(base_url, key, deployment, spec.codec.payload(frame), expected)
     load = checks.load_test(
-        base_url, key, deployment, checks.azureml_payload(frame.head(1)),
+        base_url, key, deployment, spec.codec.payload(frame[:1]),
         requests=requests, concurrency=concurrency,
     )  # fmt: skip
     return smoke, load
@@ -56,10 +66,11 @@ class StagingConfig(dg.Config):
 
 def build_staging_deployment(spec: ScenarioSpec) -> dg.AssetsDefinition:
     key = naming.key(spec.name, "staging_deployment")
+    registered_key = naming.key(spec.name, "registered_model")
 
     @dg.asset(
         key=key,
-        deps=[naming.key(spec.name, "registered_model")],
+        deps=[registered_key],
         group_name=naming.DEPLOYMENT,
         kinds={"starlette", "mlflow"},
         owners=naming.OWNERS,
@@ -75,10 +86,15 @@ def build_staging_deployment(spec: ScenarioSpec) -> dg.AssetsDefinition:
         governance: Governance,
     ) -> dg.MaterializeResult:
         """The current challenger serving on the staging endpoint, with its test results."""
-        mv = registry.version_by_alias(spec.model_name, naming.CHALLENGER_ALIAS, "dev")
-        if mv is None:
-            raise dg.Failure(f"{spec.model_name} has no '{naming.CHALLENGER_ALIAS}' to stage")
-        version = str(mv.version)
+        registered = materialized_in_run(context.instance, context.run.run_id, registered_key)
+        if registered is not None:
+            version = RegisteredVersion.from_metadata(registered.metadata).version
+        else:
+            mv = registry.version_by_alias(spec.model_name, naming.CHALLENGER_ALIAS, "dev")
+            if mv is None:
+                raise dg.Failure(f"{spec.model_name} has no '{naming.CHALLENGER_ALIAS}' to stage")
+            version = str(mv.version)
+        tags = registry.client("dev").get_model_version(spec.model_name, version).tags or {}
         model_dir = registry.download_model(spec.model_name, version, "dev")
         info = endpoints.create_or_update_deployment(
             spec.staging_endpoint, "blue", model_dir, spec.model_name, version
@@ -88,12 +104,12 @@ def build_staging_deployment(spec: ScenarioSpec) -> dg.AssetsDefinition:
         key_ = endpoints.get_keys(spec.staging_endpoint)["primary"]
         context.log.info(f"staged {spec.model_name} v{version} at {info.scoring_uri}")
 
-        frame = sample_requests(spec, lake)
+        frame = sample_requests(spec, lake, tags.get("mlops.dataset_root", ""))
         smoke, load = probe_deployment(
             spec, model_dir, frame, base, key_, "blue",
             config.load_requests, config.load_concurrency,
         )  # fmt: skip
-        bad = checks.bad_input_suite(base, key_, "blue", frame)
+        bad = checks.bad_input_suite(base, key_, "blue", spec.codec.bad_inputs(frame))
         violations = checks.package_violations(model_dir, checks.load_allowlist())
 
         target = f"{spec.model_name}:{version}"
@@ -114,9 +130,20 @@ def build_staging_deployment(spec: ScenarioSpec) -> dg.AssetsDefinition:
         client.set_model_version_tag(
             spec.model_name, version, "mlops.staging_run", context.run.run_id
         )
-        bad_md = "\n".join(
-            ["| case | status | ok |", "|---|---|---|"]
-            + [f"| {r['case']} | {r['status']} | {'yes' if r['ok'] else 'NO'} |" for r in bad]
+        bad_md = pd.DataFrame(
+            [(r["case"], r["status"], "yes" if r["ok"] else "NO") for r in bad],
+            columns=["case", "status", "ok"],
+        ).to_markdown(index=False)
+        result = StagingResult(
+            model_name=spec.model_name,
+            version=version,
+            outcome=outcome,
+            checks=passed,
+            slo_p99_ms=config.slo_p99_ms,
+            load_requests=config.load_requests,
+            p50_ms=load["p50_ms"],
+            p99_ms=load["p99_ms"],
+            rps=load["rps"],
         )
         results = [
             dg.AssetCheckResult(
@@ -146,14 +173,9 @@ def build_staging_deployment(spec: ScenarioSpec) -> dg.AssetsDefinition:
         ]
         return dg.MaterializeResult(
             metadata={
-                "model_name": spec.model_name,
-                "version": int(version),
+                **result.to_metadata(),
                 "endpoint": spec.staging_endpoint,
                 "scoring_uri": dg.MetadataValue.url(info.scoring_uri),
-                "staging": outcome,
-                "p50_ms": load["p50_ms"],
-                "p99_ms": load["p99_ms"],
-                "rps": load["rps"],
             },
             check_results=results,
         )

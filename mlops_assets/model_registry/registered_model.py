@@ -1,16 +1,19 @@
 """Generic model registry stage: the evaluated candidate as a dev registry version.
 
 `registered_model` registers only a candidate whose evaluation approved it.
-In the run that evaluated it, a failed blocking check already skips this
-asset; in a later run it re-reads the verdict and refuses with the reason, so
-a rejected challenger never reaches the registry. Registering the same MLflow
+The verdict is this run's own `EvaluationVerdict` (by run id, so a concurrent
+training run cannot slip its evaluation in). In the run that evaluated it, a
+failed blocking check already skips this asset; launched alone, it reads the
+newest verdict and refuses with the reason, so a rejected challenger never
+reaches the registry. Registering the same MLflow
 run twice reuses its version (idempotent) instead of adding a duplicate.
 """
 
 import dagster as dg
 
 from mlops_assets import naming
-from mlops_assets.handoff import latest_metadata
+from mlops_assets.handoff import upstream_result
+from mlops_core.results import EvaluationVerdict, RegisteredVersion
 from mlops_core.spec import ScenarioSpec
 from resources.registry import ModelRegistry
 
@@ -30,19 +33,21 @@ def build_registered_model(spec: ScenarioSpec) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, registry: ModelRegistry
     ) -> dg.MaterializeResult:
         """The approved challenger as a version of the dev registry, aliased `challenger`."""
-        evaluation = latest_metadata(context, eval_key)
-        run_id = evaluation["mlflow_run_id"]
-        if evaluation["verdict"] != "approved":
+        evaluation = upstream_result(context, eval_key, EvaluationVerdict)
+        run_id = evaluation.mlflow_run_id
+        if not evaluation.approved:
             raise dg.Failure(
                 description=f"not registered: candidate run {run_id} was rejected: "
-                f"{evaluation['reason']}",
-                metadata={"verdict": evaluation["verdict"], "reason": evaluation["reason"]},
+                f"{evaluation.reason}",
+                metadata={"verdict": evaluation.verdict, "reason": evaluation.reason},
             )
         client = registry.client("dev")
         run_tags = client.get_run(run_id).data.tags
         lineage = {k: v for k, v in run_tags.items() if k.startswith("mlops.")}
         lineage["mlops.registered_by_dagster_run"] = context.run.run_id
         lineage["mlops.mlflow_run_id"] = run_id
+        lineage["mlops.dataset_version"] = evaluation.dataset_version
+        lineage["mlops.evaluated_on"] = evaluation.dataset_version
 
         existing = [mv for mv in registry.versions(spec.model_name) if mv.run_id == run_id]
         if existing:
@@ -56,20 +61,24 @@ def build_registered_model(spec: ScenarioSpec) -> dg.AssetsDefinition:
                 spec.model_name,
                 # The artifact location, not models:/m-...: MLflow resolves the latter
                 # through the process-global tracking URI, not this client's.
-                model_uri=registry.logged_model_uri(evaluation["model_id"]),
+                model_uri=registry.logged_model_uri(evaluation.model_id),
                 run_id=run_id,
                 tags=lineage,
                 alias=naming.CHALLENGER_ALIAS,
-                model_id=evaluation["model_id"],
+                model_id=evaluation.model_id,
             )
-        metric = f"challenger_{spec.metric}_holdout"
+        registered = RegisteredVersion(
+            model_name=spec.model_name,
+            version=str(version.version),
+            mlflow_run_id=run_id,
+            dataset_version=evaluation.dataset_version,
+            dataset_root=lineage.get("mlops.dataset_root", ""),
+        )
         metadata = {
-            "model_name": spec.model_name,
-            "version": int(version.version),
+            **registered.to_metadata(),
             "alias": naming.CHALLENGER_ALIAS,
             "model_uri": f"models:/{spec.model_name}/{version.version}",
-            "mlflow_run_id": run_id,
-            metric: float(evaluation[metric]),
+            f"challenger_{spec.model.metric}_holdout": evaluation.challenger_score,
             "lineage": dg.MetadataValue.json(lineage),
         }
         url = registry.version_url(spec.model_name, version.version)

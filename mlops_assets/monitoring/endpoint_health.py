@@ -3,8 +3,8 @@
 Each materialization scrapes every worker's /metrics, differences it against
 the previous scrape kept in the lake (so rates cover the window between two
 looks), adds CPU and memory per worker, and records what breaches the SLO or
-would allow a worker fewer. The infra sensor acts on that metadata; it never
-scrapes anything itself.
+would allow a worker fewer. The result is an `EndpointHealth` (plus display
+extras); the scaling sensor reads it back typed and never scrapes anything itself.
 """
 
 import json
@@ -13,6 +13,7 @@ import time
 import dagster as dg
 
 from mlops_assets import naming
+from mlops_core.results import EndpointHealth
 from mlops_core.spec import ScenarioSpec
 from resources.endpoint import EndpointError, OnlineEndpoints
 from resources.lake import DataLake
@@ -74,20 +75,24 @@ def build_endpoint_health(spec: ScenarioSpec) -> dg.AssetsDefinition:
         live = {k: v for k, v in health["deployments"].items() if k}
         worst_p99 = max((r["p99_ms"] or 0.0 for r in live.values()), default=0.0)
         context.log.info(f"{spec.online_endpoint}: {found or 'healthy'}")
+        result = EndpointHealth(
+            endpoint=spec.online_endpoint,
+            workers=info.workers,
+            requests_per_minute=health["total"]["requests_per_minute"] or 0.0,
+            rate_4xx=health["total"]["rate_4xx"],
+            rate_5xx=health["total"]["rate_5xx"],
+            p99_ms=worst_p99,
+            cpu_percent_per_worker=health.get("cpu_percent_per_worker") or 0.0,
+            slo_p99_ms=config.slo_p99_ms,
+            breaches=tuple(found),
+            underloaded=bool(idle),
+        )
         return dg.MaterializeResult(
             metadata={
-                "endpoint": spec.online_endpoint,
-                "workers": info.workers,
+                **result.to_metadata(),
+                # display extras, never read back
                 "window_s": round(window, 1),
-                "requests_per_minute": health["total"]["requests_per_minute"],
-                "rate_4xx": health["total"]["rate_4xx"],
-                "rate_5xx": health["total"]["rate_5xx"],
-                "p99_ms": worst_p99,
-                "cpu_percent_per_worker": health.get("cpu_percent_per_worker") or 0.0,
                 "rss_mb": stats["total"]["rss_bytes"] / 2**20,
-                "breaches": dg.MetadataValue.json(found),
-                "underloaded": idle,
-                "slo_p99_ms": config.slo_p99_ms,
                 "deployments": dg.MetadataValue.json(json.loads(json.dumps(live, default=str))),
                 "inference_log_today": dg.MetadataValue.json(
                     json.loads(json.dumps(from_log, default=str))

@@ -2,8 +2,9 @@
 
 `cost_ledger` prices finished Dagster runs and online-endpoint uptime with the
 rate card (`rate_card.yaml`) and appends them to an append-only ledger in the
-lake; its metadata (month total, percent of the monthly budget) is what the
-budget sensor reads.
+lake. Its metadata is a `CostSummary` (month total, percent of the monthly
+budget, thresholds), which the budget sensor reads back typed, plus display
+extras (cost by kind, ledger size) that nobody reads back.
 """
 
 import dagster as dg
@@ -18,6 +19,7 @@ from mlops_core.monitoring.cost import (
     month_summary,
     run_entries,
 )
+from mlops_core.results import CostSummary
 from resources.clock import Clock
 from resources.endpoint import OnlineEndpoints
 from resources.lake import DataLake
@@ -74,7 +76,9 @@ def cost_ledger(
     ]
     new = run_entries(runs, seen, card, now) + endpoint_entries(live, last, card, now)
     if new:
-        ledger = pd.concat([ledger, pd.DataFrame(new, columns=COLUMNS)], ignore_index=True)
+        fresh = pd.DataFrame(new, columns=COLUMNS)
+        # pandas deprecates concatenating an empty frame (it would drop its dtypes)
+        ledger = pd.concat([ledger, fresh], ignore_index=True) if len(ledger) else fresh
         ledger["ts"] = pd.to_datetime(ledger["ts"], utc=True)
         lake.write_parquet(LEDGER_PATH, ledger)
     summary = month_summary(ledger, month_of(now), card)
@@ -82,14 +86,17 @@ def cost_ledger(
         f"{summary['month']}: {summary['month_cost']:.2f} {card.currency} "
         f"= {summary['pct_of_budget']:.1f}% of {card.monthly_budget}"
     )
+    cost = CostSummary(
+        month=summary["month"],
+        month_cost=summary["month_cost"],
+        monthly_budget=summary["monthly_budget"],
+        pct_of_budget=summary["pct_of_budget"],
+        currency=card.currency,
+        thresholds=tuple(card.thresholds),
+    )
     return dg.MaterializeResult(
         metadata={
-            "month": summary["month"],
-            "month_cost": summary["month_cost"],
-            "monthly_budget": summary["monthly_budget"],
-            "pct_of_budget": summary["pct_of_budget"],
-            "currency": card.currency,
-            "thresholds": dg.MetadataValue.json(list(card.thresholds)),
+            **cost.to_metadata(),
             "by_kind": dg.MetadataValue.json(summary["by_kind"]),
             "new_entries": len(new),
             "ledger_rows": len(ledger),
@@ -102,18 +109,3 @@ platform_monitoring_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets(COST_LEDGER_KEY),
     tags=naming.scenario_tags(PLATFORM),
 )
-
-
-def build_platform_defs() -> dg.Definitions:
-    return dg.Definitions(
-        assets=[cost_ledger],
-        jobs=[platform_monitoring_job],
-        schedules=[
-            dg.ScheduleDefinition(
-                name="platform_cost_schedule",
-                job=platform_monitoring_job,
-                cron_schedule="*/15 * * * *",
-                default_status=dg.DefaultScheduleStatus.STOPPED,
-            )
-        ],
-    )

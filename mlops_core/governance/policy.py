@@ -3,12 +3,14 @@
 The matrix lives in `rbac_policy.yaml` next to this module (policy-as-code,
 reviewed like code); `MLOPS_RBAC_POLICY` points at another file. Constraints:
 
-- Pure Python (PyYAML only, no Dagster, no MLflow): the CLI, sensors and
+- PyYAML and pydantic only (no Dagster, no MLflow): the CLI, sensors and
   assets all enforce the same file through this module.
-- Validation happens on load and is strict: an unknown environment,
-  permission, persona or top-level key raises `PolicyError` naming the entry,
-  so a typo never silently grants or denies a right.
-- Permission and environment ids are the product's vocabulary, not the file's.
+- Validation happens on load against the pydantic schema below and is strict:
+  an unknown environment, permission, persona or key raises `PolicyError`
+  naming the entry (`persona 'x' prod: unknown permission 'y'`), so a typo
+  never silently grants or denies a right.
+- Permission and environment ids are the product's vocabulary (the tuples
+  below), not the file's.
 - Every answer is a `Decision` with a human sentence as its reason, which is
   what the audit trail records and what `PermissionDenied` says.
 """
@@ -21,9 +23,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 from types import MappingProxyType
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import ErrorDetails
 
 POLICY_ENV_VAR = "MLOPS_RBAC_POLICY"
 DEFAULT_POLICY_PATH = Path(__file__).with_name("rbac_policy.yaml")
@@ -37,7 +49,6 @@ PERMISSIONS: tuple[str, ...] = (
     "scale_endpoint",  # add or remove serving instances (the infra sensor)
     *("read_monitoring", "manage_budget", "manage_policy"),  # operations and governance
 )
-_TOP_LEVEL_KEYS = frozenset({"version", "personas", "users", "azure_roles"})
 
 
 class PolicyError(ValueError):
@@ -64,70 +75,102 @@ class PermissionDenied(PermissionError):
         self.decision = decision
 
 
-def _fail(source: str, message: str) -> PolicyError:
-    return PolicyError(f"{source}: {message}")
-
-
 def _known(kind: str, name: Any, known: tuple[str, ...] | list[str]) -> str | None:
     if name in known:
         return None
     return f"unknown {kind} {name!r} (known: {', '.join(known)})"
 
 
-def _parse_personas(src: str, raw: Any) -> dict[str, dict[str, frozenset[str]]]:
-    if not isinstance(raw, Mapping) or not raw:
-        raise _fail(src, "'personas' must be a non-empty mapping of persona -> environments")
-    personas: dict[str, dict[str, frozenset[str]]] = {}
-    for persona, body in raw.items():
-        if not isinstance(body, Mapping):
-            raise _fail(src, f"persona {persona!r} must map environments to permission lists")
-        envs: dict[str, frozenset[str]] = {}
-        for env, perms in body.items():
-            if env == "description":
-                continue
-            if problem := _known("environment", env, ENVIRONMENTS):
-                raise _fail(src, f"persona {persona!r}: {problem}")
-            if not isinstance(perms, list):
-                raise _fail(src, f"persona {persona!r} {env}: permissions must be a list")
-            for perm in perms:
-                if problem := _known("permission", perm, PERMISSIONS):
-                    raise _fail(src, f"persona {persona!r} {env}: {problem}")
-            envs[env] = frozenset(perms)
-        if missing := [e for e in ENVIRONMENTS if e not in envs]:
-            raise _fail(src, f"persona {persona!r} lists no {', '.join(missing)} (use [] for none)")
-        personas[str(persona)] = envs
-    return personas
+def _member_of(kind: str, known: tuple[str, ...]) -> AfterValidator:
+    def check(name: str) -> str:
+        if problem := _known(kind, name, known):
+            raise ValueError(problem)
+        return name
+
+    return AfterValidator(check)
 
 
-def _parse_users(src: str, raw: Any, personas: list[str]) -> dict[str, str]:
-    if not isinstance(raw, Mapping):
-        raise _fail(src, "'users' must be a mapping of user id -> persona")
-    for user, persona in raw.items():
-        if not isinstance(user, str):
-            raise _fail(src, f"user id {user!r} is not a string; quote it in the YAML")
-        if problem := _known("persona", persona, personas):
-            raise _fail(src, f"user {user!r}: {problem}")
-    return dict(raw)
+Environment = Annotated[str, _member_of("environment", ENVIRONMENTS)]
+Permission = Annotated[str, _member_of("permission", PERMISSIONS)]
+_STRICT = ConfigDict(extra="forbid", frozen=True)
 
 
-def _parse_azure(src: str, raw: Any, personas: list[str]) -> dict[str, dict[str, tuple]]:
-    if not isinstance(raw, Mapping):
-        raise _fail(src, "'azure_roles' must be a mapping of persona -> environment -> roles")
-    out: dict[str, dict[str, tuple]] = {}
-    for persona, envs in raw.items():
-        if problem := _known("persona", persona, personas):
-            raise _fail(src, f"azure_roles: {problem}")
-        if not isinstance(envs, Mapping):
-            raise _fail(src, f"azure_roles {persona!r} must map environments to role lists")
-        out[persona] = {}
-        for env, roles in envs.items():
-            if problem := _known("environment", env, ENVIRONMENTS):
-                raise _fail(src, f"azure_roles {persona!r}: {problem}")
-            for entry in roles or []:
-                if not (isinstance(entry, Mapping) and entry.get("role") and entry.get("scope")):
-                    raise _fail(src, f"azure_roles {persona!r} {env}: {entry!r} needs role, scope")
-            out[persona][env] = tuple((str(e["role"]), str(e["scope"])) for e in roles or [])
-    return out
+class _Persona(BaseModel):
+    """`{description, preprod: [...], prod: [...]}`; the environments land in `rights`."""
+
+    model_config = _STRICT
+    description: str = ""
+    rights: dict[Environment, Annotated[list[Permission], AfterValidator(frozenset)]]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _environments_as_rights(cls, raw: Any) -> Any:
+        if isinstance(raw, Mapping):  # anything else: "must be a mapping" from pydantic
+            envs = {k: v for k, v in raw.items() if k != "description"}
+            raw = {"description": raw.get("description", ""), "rights": envs}
+        return raw
+
+    @field_validator("rights")
+    @classmethod
+    def _every_environment(cls, rights: dict[str, frozenset[str]]) -> dict[str, frozenset[str]]:
+        if missing := [e for e in ENVIRONMENTS if e not in rights]:
+            raise ValueError(f"lists no {', '.join(missing)} (use [] for none)")
+        return rights
+
+
+class _RoleAssignment(BaseModel):
+    model_config = _STRICT
+    role: Annotated[str, Field(min_length=1)]
+    scope: Annotated[str, Field(min_length=1)]
+
+
+class _PolicyFile(BaseModel):
+    """The YAML file's schema; `Policy.load` turns it into a read-only `Policy`."""
+
+    model_config = _STRICT
+    version: Any = None
+    personas: Annotated[dict[str, _Persona], Field(min_length=1)]
+    users: dict[str, str] | None = None  # None: `users:` with nothing under it
+    azure_roles: dict[str, dict[Environment, list[_RoleAssignment] | None]] | None = None
+
+    @model_validator(mode="after")
+    def _personas_exist(self) -> _PolicyFile:
+        names = list(self.personas)
+        for user, persona in (self.users or {}).items():
+            if problem := _known("persona", persona, names):
+                raise ValueError(f"user {user!r}: {problem}")
+        for persona in self.azure_roles or {}:
+            if problem := _known("persona", persona, names):
+                raise ValueError(f"azure_roles: {problem}")
+        return self
+
+
+_SECTION = {"personas": "persona", "users": "user"}
+_TOP_LEVEL = f"(known: {', '.join(_PolicyFile.model_fields)})"
+
+
+def _describe(error: ErrorDetails) -> str:
+    """One validation error in the file's own terms: `persona 'x' prod: problem`."""
+    loc: list[Any] = [part for part in error["loc"] if part != "rights"]  # ours, not the file's
+    kind, message = error["type"], error["msg"].removeprefix("Value error, ")
+    if kind == "model_type":  # not "instance of _Persona": the file has no such thing
+        message = "must be a mapping" if loc else "the policy must be a YAML mapping"
+    elif kind == "extra_forbidden":
+        key = loc.pop()
+        message = f"unknown key {key!r}" if loc else f"unknown top-level key {key!r} {_TOP_LEVEL}"
+    elif kind == "missing":
+        message = f"needs {loc.pop()!r}"
+    elif loc[-1:] == ["[key]"]:  # a bad mapping key: an environment, a user id
+        message = message if repr(loc[-2]) in message else f"key {loc[-2]!r}: {message}"
+        loc = loc[:-2]
+    elif kind == "value_error" and loc and isinstance(loc[-1], int):  # it names the list item
+        loc.pop()
+    if not loc:
+        return message
+    section, *path = loc
+    where = f"{_SECTION.get(section, section)} {path[0]!r}" if path else section
+    where += "".join(f"[{part}]" if isinstance(part, int) else f" {part}" for part in path[1:])
+    return f"{where}: {message}"
 
 
 @dataclass(frozen=True)
@@ -150,17 +193,22 @@ class Policy:
             raise PolicyError(f"{src}: cannot read the RBAC policy: {err}") from err
         except yaml.YAMLError as err:
             raise PolicyError(f"{src}: not valid YAML: {err}") from err
-        if not isinstance(raw, Mapping):
-            raise _fail(src, "the policy must be a YAML mapping")
-        if extra := sorted(set(raw) - _TOP_LEVEL_KEYS):
-            raise _fail(src, f"unknown top-level key(s) {extra} (known: {sorted(_TOP_LEVEL_KEYS)})")
-        personas = _parse_personas(src, raw.get("personas"))
-        names = list(personas)
-        users = _parse_users(src, raw.get("users") or {}, names)
-        azure = _parse_azure(src, raw.get("azure_roles") or {}, names)
+        try:
+            parsed = _PolicyFile.model_validate(raw)
+        except ValidationError as err:
+            problems = "; ".join(map(_describe, err.errors()))
+            raise PolicyError(f"{src}: {problems}") from None
+        azure = {
+            persona: {
+                env: tuple((r.role, r.scope) for r in roles or []) for env, roles in envs.items()
+            }
+            for persona, envs in (parsed.azure_roles or {}).items()
+        }
         return cls(
-            personas=MappingProxyType({p: MappingProxyType(e) for p, e in personas.items()}),
-            users=MappingProxyType(users),
+            personas=MappingProxyType(
+                {name: MappingProxyType(p.rights) for name, p in parsed.personas.items()}
+            ),
+            users=MappingProxyType(parsed.users or {}),
             azure_roles=MappingProxyType({p: MappingProxyType(e) for p, e in azure.items()}),
             source=src,
         )

@@ -1,7 +1,8 @@
 """Endpoint health from the scoring server's own signals: /metrics scrapes and the inference log.
 
 Pure functions, no Dagster and no I/O, so a sensor can call them cheaply and tests can
-hand-check them. What they read is what `serving/metrics.py` exports:
+hand-check them. `prometheus_client` parses the text; the PromQL-style arithmetic is
+here. What they read is what `serving/metrics.py` exports:
 `requests_total{deployment,status}` (deployment="" for requests refused before a
 deployment was chosen, e.g. 401), `request_latency_seconds_{bucket,sum,count}` per
 deployment, and `process_cpu_seconds_total` per process.
@@ -24,8 +25,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from prometheus_client.parser import text_string_to_metric_families
+
 Scrape = str | Mapping[str, str]
-_ESCAPES = {"\\": "\\", '"': '"', "n": "\n"}
 
 
 @dataclass(frozen=True)
@@ -37,50 +39,20 @@ class Sample:
     value: float
 
 
-def _labels(text: str, start: int) -> tuple[dict[str, str], int]:
-    """Parse `{a="x",b="y"}` from text[start] == "{"; return the labels and the end index."""
-    labels: dict[str, str] = {}
-    i = start + 1
-    while True:
-        while text[i] in " ,":
-            i += 1
-        if text[i] == "}":
-            return labels, i + 1
-        eq = text.index("=", i)
-        name = text[i:eq].strip()
-        if text[eq + 1] != '"':
-            raise ValueError(f"label {name} has no quoted value: {text!r}")
-        i, value = eq + 2, []
-        while text[i] != '"':
-            if text[i] == "\\":
-                value.append(_ESCAPES.get(text[i + 1], text[i + 1]))
-                i += 2
-            else:
-                value.append(text[i])
-                i += 1
-        labels[name] = "".join(value)
-        i += 1
-
-
 def parse_prometheus(text: str) -> list[Sample]:
-    """Samples of a Prometheus text exposition (format 0.0.4); comments are skipped."""
-    samples = []
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        try:
-            brace = line.find("{")
-            space = line.find(" ")
-            if brace != -1 and (space == -1 or brace < space):
-                name, (labels, end) = line[:brace], _labels(line, brace)
-                rest = line[end:].split()
-            else:
-                name, labels, rest = line[:space], {}, line[space:].split()
-            samples.append(Sample(name, labels, float(rest[0])))  # a timestamp may follow
-        except (ValueError, IndexError) as exc:
-            raise ValueError(f"metrics line {number} is not a sample: {raw!r}") from exc
-    return samples
+    """Samples of a Prometheus text exposition, in text order (`prometheus_client`'s parser).
+
+    Counter samples are named with their `_total` suffix, as the server writes them; a
+    timestamp is dropped (a scrape is one instant). `ValueError` when it is not the format.
+    """
+    try:
+        return [
+            Sample(s.name, dict(s.labels), float(s.value))
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+        ]
+    except ValueError as exc:  # the parser says what it choked on, not where
+        raise ValueError(f"metrics text is not Prometheus text exposition: {exc}") from exc
 
 
 def _as_workers(scrape: Scrape) -> dict[str, list[Sample]]:

@@ -155,7 +155,7 @@ def _write_variant(tmp_path: Path, edit) -> Path:
         ),
         (
             lambda r: r["personas"]["model_tester"].pop("prod"),
-            "persona 'model_tester' lists no prod",
+            "persona 'model_tester': lists no prod",
         ),
         (
             lambda r: r["azure_roles"].update(ghost={"prod": []}),
@@ -163,9 +163,20 @@ def _write_variant(tmp_path: Path, edit) -> Path:
         ),
         (
             lambda r: r["azure_roles"]["data_scientist"]["prod"].append({"role": "Reader"}),
-            "azure_roles 'data_scientist' prod: .* needs role, scope",
+            r"azure_roles 'data_scientist' prod\[2\]: needs 'scope'",
         ),
-        (lambda r: r.update(user={"bob": "data_scientist"}), "unknown top-level key"),
+        (lambda r: r.update(user={"bob": "data_scientist"}), "unknown top-level key 'user'"),
+        (
+            lambda r: r["personas"]["model_tester"].update(prod="read_data"),
+            "persona 'model_tester' prod: Input should be a valid list",
+        ),
+        (lambda r: r["personas"].update(ghost=["read_data"]), "persona 'ghost': must be a mapping"),
+        (
+            lambda r: r["azure_roles"]["data_scientist"].update(staging=[]),
+            "azure_roles 'data_scientist': unknown environment 'staging'",
+        ),
+        (lambda r: r["users"].update({123: "data_scientist"}), "users: key 123: .* valid string"),
+        (lambda r: r.update(personas={}), "personas: Dictionary should have at least 1 item"),
     ],
 )
 def test_bad_policy_files_name_the_problem(tmp_path, edit, message):
@@ -175,12 +186,36 @@ def test_bad_policy_files_name_the_problem(tmp_path, edit, message):
     assert str(path) in str(err.value)
 
 
+def test_every_problem_in_a_file_is_named_at_once(tmp_path):
+    def edit(raw):
+        raw["personas"]["data_analyst"].pop("preprod")
+        raw["personas"]["model_tester"]["prod"].append("approve_everything")
+
+    with pytest.raises(PolicyError) as err:
+        Policy.load(_write_variant(tmp_path, edit))
+    problems = str(err.value).split(": ", 1)[1].split("; ")
+    assert problems[0] == "persona 'data_analyst': lists no preprod (use [] for none)"
+    assert problems[1].startswith(
+        "persona 'model_tester' prod: unknown permission 'approve_everything' (known: read_data,"
+    )
+
+
+def test_empty_users_and_azure_roles_sections_are_allowed(tmp_path):
+    path = _write_variant(tmp_path, lambda r: r.update(users=None, azure_roles=None))
+    policy = Policy.load(path)
+    assert dict(policy.users) == {} and policy.azure_role_assignments() == []
+    assert not policy.allowed("alice", "read_data", "prod").allowed
+
+
 def test_unreadable_or_invalid_yaml(tmp_path):
     with pytest.raises(PolicyError, match="cannot read the RBAC policy"):
         Policy.load(tmp_path / "missing.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("personas: [unclosed\n")
     with pytest.raises(PolicyError, match="not valid YAML"):
+        Policy.load(bad)
+    bad.write_text("- a list\n")
+    with pytest.raises(PolicyError, match="the policy must be a YAML mapping"):
         Policy.load(bad)
 
 

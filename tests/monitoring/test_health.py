@@ -1,13 +1,13 @@
 """Endpoint health from the real scoring server's /metrics text and inference log.
 
 Protects: the parser reads what serving/metrics.py writes (escapes, +Inf, unlabelled
-lines); deltas between two scrapes give exact per-deployment counts and 4xx/5xx
-rates (401s land on deployment ""), totals when there is no earlier scrape, per-worker
-scrapes add up and a restarted worker counts from zero; histogram quantiles match
-hand-computed Prometheus `histogram_quantile` values; log latencies match numpy;
-breaches and scale-in verdicts fire exactly at their thresholds. Traffic comes from
-the real app in-process (starlette TestClient): 200s, 400s, 401s, and 500s from a
-model that raises on an unseen category.
+lines) and refuses what is not exposition text; deltas between two scrapes give exact
+per-deployment counts and 4xx/5xx rates (401s land on deployment ""), totals when there
+is no earlier scrape, per-worker scrapes add up and a restarted worker counts from zero;
+histogram quantiles match hand-computed Prometheus `histogram_quantile` values; log
+latencies match numpy; breaches and scale-in verdicts fire exactly at their thresholds.
+Traffic comes from the real app in-process (starlette TestClient): 200s, 400s, 401s, and
+500s from a model that raises on an unseen category.
 """
 
 from __future__ import annotations
@@ -98,19 +98,20 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 def test_parse_prometheus_reads_the_servers_text_and_escapes() -> None:
     text = (
-        "# HELP m A metric.\n# TYPE m counter\n"
-        'm{a="x\\"y\\\\z\\nw",b="2"} 3 1700000000000\n'
+        "# HELP m_total A metric.\n# TYPE m_total counter\n"
+        'm_total{a="x\\"y\\\\z\\nw",b="2"} 3 1700000000000\n'
         "process_cpu_seconds_total 1.5\n"
         'h_bucket{le="+Inf"} +Inf\n'
         "g NaN\n\n"
     )
     samples = parse_prometheus(text)
-    assert samples[0] == Sample("m", {"a": 'x"y\\z\nw', "b": "2"}, 3.0)
+    assert samples[0] == Sample("m_total", {"a": 'x"y\\z\nw', "b": "2"}, 3.0)
     assert samples[1] == Sample("process_cpu_seconds_total", {}, 1.5)
     assert samples[2].labels == {"le": "+Inf"} and samples[2].value == math.inf
     assert math.isnan(samples[3].value)
-    with pytest.raises(ValueError, match="line 1 is not a sample"):
-        parse_prometheus("m{a=1} 2")
+    for bad in ("m{a=1} 2", 'm{a="1"}', "not a sample"):
+        with pytest.raises(ValueError, match="not Prometheus text exposition"):
+            parse_prometheus(bad)
 
 
 def test_real_metrics_text_round_trips(served: dict[str, Any]) -> None:

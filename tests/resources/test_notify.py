@@ -2,10 +2,13 @@
 
 Protects: every record reaches the JSONL outbox intact and in order (and a torn last
 line is skipped); the webhook body carries Slack's `text` and a Teams MessageCard with
-the facts; a webhook that answers 500 or cannot be reached raises NotificationError
-only after the record is in the outbox as delivered=false, and the URL (its secret)
-appears in neither the error nor the outbox. The server is `http.server` on
-127.0.0.1 in a thread, shut down by the fixture.
+the facts; a webhook that answers 5xx or cannot be reached is retried (tenacity,
+`attempts` POSTs, no wait in tests) and a 4xx is not; one that still fails raises
+NotificationError only after the record is in the outbox as delivered=false with its
+attempt count, and the URL (its secret) appears in neither the error nor the outbox.
+A dead webhook never holds back a sensor's run request, and the budget alert run
+pauses training before it notifies. The server is `http.server` on 127.0.0.1 in a
+thread, shut down by the fixture.
 """
 
 from __future__ import annotations
@@ -17,15 +20,21 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import dagster as dg
 import pytest
 
+from mlops_assets.platform.budget_alert import budget_alert, budget_alert_job
+from mlops_core.results import CostSummary
+from resources.clock import Clock
 from resources.endpoint_local import _free_port
+from resources.governance import Governance
 from resources.notify import (
     NotificationError,
     OutboxNotifier,
     WebhookNotifier,
     read_outbox,
 )
+from sensors.budget import budget_sensor
 
 SECRET_PATH = "/hooks/T000/B000/s3cr3t-token"
 
@@ -37,6 +46,8 @@ class Hook:
         self.bodies: list[dict[str, Any]] = []
         self.paths: list[str] = []
         self.status = 200
+        self.statuses: list[int] = []
+        """Answers for the next POSTs, in order; then `status`."""
         hook = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -44,9 +55,10 @@ class Hook:
                 length = int(self.headers["Content-Length"])
                 hook.bodies.append(json.loads(self.rfile.read(length)))
                 hook.paths.append(self.path)
-                self.send_response(hook.status)
+                status = hook.statuses.pop(0) if hook.statuses else hook.status
+                self.send_response(status)
                 self.end_headers()
-                self.wfile.write(b"ok" if hook.status < 300 else b"boom")
+                self.wfile.write(b"ok" if status < 300 else b"boom")
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
@@ -125,20 +137,77 @@ def test_webhook_posts_slack_and_teams_shapes(hook, tmp_path):
     assert read_outbox(outbox) == [record]
 
 
+def dead_url() -> str:
+    """A URL nothing listens on (a port just freed on 127.0.0.1)."""
+    return f"http://127.0.0.1:{_free_port()}{SECRET_PATH}"
+
+
 def test_webhook_failure_raises_after_the_outbox_has_it(hook, tmp_path):
     outbox = tmp_path / "outbox.jsonl"
     hook.status = 500
-    notifier = WebhookNotifier(url=hook.url, outbox_path=str(outbox))
+    notifier = WebhookNotifier(url=hook.url, outbox_path=str(outbox), attempts=3, backoff_s=0)
     with pytest.raises(NotificationError, match="answered 500: boom") as failed:
         notifier.notify("budget", "critical", "Budget 100% reached", "training paused")
+    assert len(hook.bodies) == 3  # retried
     (record,) = read_outbox(outbox)
-    assert record["delivered"] is False and "500" in record["error"]
+    assert record["delivered"] is False and "500" in record["error"] and record["attempts"] == 3
     assert record["id"] in str(failed.value) and "delivered=false" in str(failed.value)
 
-    unreachable = WebhookNotifier(
-        url=f"http://127.0.0.1:{_free_port()}{SECRET_PATH}", outbox_path=str(outbox), timeout_s=2
-    )
+    unreachable = WebhookNotifier(url=dead_url(), outbox_path=str(outbox), timeout_s=2, backoff_s=0)
     with pytest.raises(NotificationError, match="ConnectError"):
         unreachable.notify("budget", "warning", "Budget 80% reached", "")
     assert [r["delivered"] for r in read_outbox(outbox)] == [False, False]
     assert "s3cr3t" not in outbox.read_text() and "s3cr3t" not in str(failed.value)
+
+
+def test_dead_webhook_is_retried_then_kept_in_the_outbox(tmp_path):
+    outbox = tmp_path / "outbox.jsonl"
+    notifier = WebhookNotifier(url=dead_url(), outbox_path=str(outbox), attempts=4, backoff_s=0)
+    with pytest.raises(NotificationError, match="after 4 attempt"):
+        notifier.notify("infra", "critical", "classical-online at its limit", "p99 over SLO")
+    (record,) = read_outbox(outbox)
+    assert record["attempts"] == 4 and record["delivered"] is False
+    assert record["title"] == "classical-online at its limit"
+
+
+def test_transient_failure_is_retried_and_a_client_error_is_not(hook, tmp_path):
+    notifier = WebhookNotifier(url=hook.url, attempts=3, backoff_s=0)
+    hook.statuses = [503, 429]
+    record = notifier.notify("budget", "info", "Budget 50% reached", "")
+    assert record["delivered"] is True and record["attempts"] == 3 and len(hook.bodies) == 3
+    hook.statuses = [404]
+    with pytest.raises(NotificationError, match="answered 404"):
+        notifier.notify("budget", "info", "Budget 50% reached", "")
+    assert len(hook.bodies) == 4  # a wrong URL does not heal: asked once
+
+
+def test_dead_webhook_blocks_neither_the_request_nor_the_run_action(tmp_path, instance):
+    """The budget sensor requests with no notifier; the run pauses training, then fails loudly."""
+    outbox = tmp_path / "outbox.jsonl"
+    governance = Governance(audit_path=str(tmp_path / "audit.jsonl"))
+    dead = WebhookNotifier(url=dead_url(), outbox_path=str(outbox), attempts=2, backoff_s=0)
+    cost = CostSummary(month="2031-05", month_cost=25.5, monthly_budget=25.0,
+                       pct_of_budget=102.0, currency="USD", thresholds=(50, 80, 100))  # fmt: skip
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(["platform", "cost_ledger"], metadata=cost.to_metadata())
+    )
+    with dg.build_sensor_context(instance=instance, resources={"notifier": dead}) as ctx:
+        result = budget_sensor(ctx)
+    assert [r.run_key for r in result.run_requests] == [
+        "budget-2031-05-50", "budget-2031-05-80", "budget-2031-05-100",
+    ]  # fmt: skip
+    assert not outbox.exists()  # the tick sent nothing
+
+    defs = dg.Definitions(
+        assets=[budget_alert],
+        jobs=[budget_alert_job],
+        resources={"governance": governance, "notifier": dead},
+    )
+    run = defs.resolve_job_def(budget_alert_job.name).execute_in_process(
+        instance=instance, run_config=result.run_requests[-1].run_config, raise_on_error=False
+    )
+    assert not run.success  # the undelivered notice fails the run ...
+    now = Clock(frozen_at="2031-05-20T12:00:00+00:00").now()
+    assert "monthly budget reached" in governance.paused_reason(now)  # ... after the pause
+    (record,) = read_outbox(outbox)
+    assert record["delivered"] is False and record["attempts"] == 2

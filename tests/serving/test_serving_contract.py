@@ -220,7 +220,7 @@ def test_mirror_traffic_is_scored_logged_and_discarded(
     assert sorted(mirrored) == ids  # a pinned request is not mirrored
     assert {r["deployment"] for r in mirrored.values()} == {"green"}
     assert all(r["status"] == 200 and len(r["outputs"]) == 2 for r in mirrored.values())
-    assert 'mirror_requests_total{deployment="green",status="200"} 5' in metrics
+    assert 'mirror_requests_total{deployment="green",status="200"} 5.0' in metrics
 
 
 def test_inference_log_rows(client: TestClient, tmp_path: Path) -> None:
@@ -268,7 +268,7 @@ def test_health_needs_no_key(client: TestClient) -> None:
     assert client.get("/ping").status_code == 200
 
 
-_SAMPLE = re.compile(r'^([a-z_]+)(\{(?:[a-z_]+="[^"]*",?)*\})? (-?[0-9.e+]+|\+Inf)$')
+_SAMPLE = re.compile(r'^([a-z_]+)(\{(?:[a-z_]+="[^"]*",?)*\})? (-?[\d.]+(?:e[+-]\d+)?|\+Inf)$')
 
 
 def test_metrics_prometheus_text(client: TestClient) -> None:
@@ -302,6 +302,9 @@ def test_metrics_prometheus_text(client: TestClient) -> None:
     assert samples['request_latency_seconds_count{deployment="blue"}'] == 4
     assert samples['model_info{deployment="green",model_name="flights",model_version="4"}'] == 1
     assert samples["inference_log_rows_total"] == 3
+    assert samples['traffic_percent{deployment="blue"}'] == 100
+    assert samples['model_batch_rows_total{deployment="blue"}'] == 3
+    assert samples["process_cpu_seconds_total"] > 0 and samples["process_resident_memory_bytes"] > 0
 
 
 def test_event_date_header_files_replayed_traffic_by_its_day(

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from serving.metrics import BUCKETS, Histogram
+from serving.metrics import Metrics
 from serving.routing import Router
 from serving.scoring import InputError, InputSchema, ServedModel, parse_azureml, parse_mlflow
 from serving.scoring.inference_log import days, iter_records, log_file
@@ -140,30 +140,47 @@ def test_router_follows_the_weights_and_is_stable() -> None:
     assert Router({"a": 100}, {"a": 100}).mirrors("x", "a") == []  # never to the answerer
 
 
-def test_histogram_buckets_are_cumulative() -> None:
-    histogram = Histogram()
+def test_request_metrics_are_cumulative_and_per_app() -> None:
+    metrics = Metrics()
     for seconds in (0.0004, 0.001, 0.003, 20.0):
-        histogram.observe(seconds)
-    lines = histogram.lines("lat", {"deployment": "blue"})
-    assert lines[0] == 'lat_bucket{deployment="blue",le="0.001"} 2'
-    assert lines[len(BUCKETS)] == 'lat_bucket{deployment="blue",le="+Inf"} 4'
-    assert lines[-1] == 'lat_count{deployment="blue"} 4'
+        metrics.observe("blue", 200, seconds)
+    metrics.observe("", 401, 0.0001)  # refused before routing: counted, no latency
+    metrics.observe_mirror("green", 500)
+    value = metrics.registry.get_sample_value
+    bucket = "request_latency_seconds_bucket"
+    assert value(bucket, {"deployment": "blue", "le": "0.001"}) == 2  # le: bounds included
+    assert value(bucket, {"deployment": "blue", "le": "10.0"}) == 3
+    assert value(bucket, {"deployment": "blue", "le": "+Inf"}) == 4
+    assert value("request_latency_seconds_count", {"deployment": "blue"}) == 4
+    assert value("request_latency_seconds_count", {"deployment": ""}) is None
+    assert value("requests_total", {"deployment": "", "status": "401"}) == 1
+    assert value("mirror_requests_total", {"deployment": "green", "status": "500"}) == 1
+    text = metrics.render().decode()
+    assert 'requests_total{deployment="blue",status="200"} 4.0' in text
+    # Another app in the same process starts from zero (own registry, not the global one).
+    assert Metrics().registry.get_sample_value(bucket, {"deployment": "blue", "le": "+Inf"}) is None
 
 
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"traffic": {"blue": 60, "green": 30}}, "traffic must sum to 100"),
-        ({"traffic": {"blue": 100, "red": 0}}, "unknown deployment 'red'"),
-        ({"traffic": {"blue": 100.0}}, "integer percent"),
-        ({"mirror_traffic": {"green": 101}}, "mirror_traffic.green"),
+        ({"traffic": {"blue": 60, "green": 30}}, "traffic must sum to 100 over the deployments"),
+        ({"traffic": {"blue": 100, "red": 0}}, "traffic names unknown deployment 'red'"),
+        ({"traffic": {"blue": 100.0}}, "traffic.blue: Input should be a valid integer"),
+        ({"traffic": {"blue": True}}, "traffic.blue: Input should be a valid integer"),
+        ({"mirror_traffic": {"green": 101}}, "mirror_traffic.green: Input should be less than"),
         ({"keys": {"secondary": "abc"}}, "keys.primary is required"),
-        ({"keys": {"primary": "has space"}}, "keys.primary"),
-        ({"trafic": {}}, "unknown config keys ['trafic']"),
-        ({"endpoint": "bad name!"}, "endpoint must be a name"),
-        ({"deployments": {}}, "non-empty"),
-        ({"deployments": {"blue": {"model_path": "m", "colour": 1}}}, "deployments.blue"),
-        ({"max_body_bytes": 0}, "max_body_bytes"),
+        ({"keys": {"primary": "has space"}}, "keys.primary: must be a non-empty string"),
+        ({"keys": {"primary": "abc", "third": "x"}}, "keys.third: unknown key"),
+        ({"trafic": {}}, "trafic: unknown key; expected one of ['deployments', "),
+        ({"endpoint": "bad name!"}, "endpoint: must be a name matching"),
+        ({"endpoint": 7}, "endpoint: Input should be a valid string"),
+        ({"deployments": {}}, "deployments: Dictionary should have at least 1 item"),
+        ({"deployments": {"blue": {"model_path": "m", "colour": 1}}}, "deployments.blue.colour"),
+        ({"deployments": {"blue": {"model_path": ""}}}, "deployments.blue.model_path: String"),
+        ({"deployments": {"b b": {"model_path": "m"}}}, "deployments name 'b b': must be a name"),
+        ({"max_body_bytes": 0}, "max_body_bytes: Input should be greater than 0"),
+        ({"inference_log_dir": None}, "inference_log_dir: Input should be a valid string"),
     ],
 )
 def test_settings_validation(
@@ -171,6 +188,20 @@ def test_settings_validation(
 ) -> None:
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
         ServingSettings.from_dict(make_config(tmp_path, models, **change))
+
+
+def test_settings_errors_name_every_bad_field(tmp_path: Path, models: dict[str, Path]) -> None:
+    config = make_config(tmp_path, models, max_body_bytes=-1)
+    del config["endpoint"]
+    config["deployments"]["green"]["max_batch_rows"] = "8"
+    with pytest.raises(ConfigError) as err:
+        ServingSettings.from_dict(config)
+    problems = str(err.value).split("; ")
+    assert "endpoint is required" in problems
+    assert "deployments.green.max_batch_rows: Input should be a valid integer" in problems
+    assert "max_body_bytes: Input should be greater than 0" in problems
+    with pytest.raises(ConfigError, match="the serving config must be a JSON object"):
+        ServingSettings.from_dict(["not", "an", "object"])
 
 
 def test_settings_file_resolves_relative_paths(tmp_path: Path, models: dict[str, Path]) -> None:

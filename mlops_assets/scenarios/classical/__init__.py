@@ -5,37 +5,48 @@ from __future__ import annotations
 import dagster as dg
 
 from mlops_assets import naming
-from mlops_assets.scenarios.classical import data_assets, features, model
-from mlops_core.spec import ScenarioSpec
+from mlops_assets.scenarios.classical import data_assets, features, model, source
+from mlops_core.codecs import tabular_codec
+from mlops_core.monitoring.strategies import ColumnDriftStrategy
+from mlops_core.spec import DataSpec, ModelSpec, MonitoringSpec, ScenarioSpec, SliceGate
 
 SPEC = ScenarioSpec(
     name="classical",
-    model_name="classical-flight-delay",
-    kinds=("sklearn",),
-    train_module="mlops_assets.scenarios.classical.train",
-    training_set_artifact="training_set",
-    train_path=data_assets.TRAIN_PATH,
-    holdout_path=data_assets.HOLDOUT_PATH,
-    manifest_path=data_assets.MANIFEST_PATH,
-    load_model=model.load_model,
-    score=model.score,
-    score_slices=model.score_slices,
-    metric="roc_auc",
-    greater_is_better=True,
-    tolerance=0.01,
-    slice_column="origin",
-    max_slice_gap=0.08,
-    code_version="classical-hgb-v1",
-    predict=model.predict,
-    request_frame=model.request_frame,
-    batch_input_artifact="validated_flights",
-    partitions_def=data_assets.daily,
-    batch_frame=data_assets.batch_frame,
-    batch_predict=model.batch_predict,
-    performance=model.performance,
-    drift_numerical=tuple(features.DRIFT_NUMERICAL),
-    drift_categorical=tuple(features.DRIFT_CATEGORICAL),
-    default_params=model.DEFAULT_PARAMS,
+    data=DataSpec(
+        first_day=source.FIRST_DAY,
+        last_day=source.LAST_DAY,
+        training_set_artifact="training_set",
+        batch_input_artifact="validated_flights",
+        training_set_root=data_assets.TRAINING_SET_ROOT,
+        read_split=data_assets.read_split,
+        batch_items=data_assets.batch_frame,
+    ),
+    model=ModelSpec(
+        name="classical-flight-delay",
+        kinds=("sklearn",),
+        train_module="mlops_assets.scenarios.classical.train",
+        code_version="classical-hgb-v1",
+        load=model.load_model,
+        predict=model.predict,
+        score=model.score,
+        batch_predict=model.batch_predict,
+        metric="roc_auc",
+        greater_is_better=True,
+        tolerance=0.01,
+        slices=SliceGate(attribute="origin", max_gap=0.08, score_slices=model.score_slices),
+        default_params=model.DEFAULT_PARAMS,
+    ),
+    codec=tabular_codec(model.request_frame),
+    monitoring=MonitoringSpec(
+        drift=ColumnDriftStrategy(
+            numerical=tuple(features.DRIFT_NUMERICAL),
+            categorical=tuple(features.DRIFT_CATEGORICAL),
+        ),
+        performance=model.performance,
+        performance_metric="accuracy",
+        max_drop=0.05,
+    ),
+    loopback="retrain",
 )
 
 

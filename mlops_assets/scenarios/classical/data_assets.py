@@ -24,6 +24,7 @@ from mlops_assets.scenarios.classical.features import (
     split_by_time,
 )
 from mlops_assets.scenarios.classical.source import FIRST_DAY, flights_for_day
+from mlops_core.datasets import write_version
 from resources.lake import DataLake
 
 SCENARIO = "classical"
@@ -33,9 +34,11 @@ RAW_KEY = naming.key(SCENARIO, "raw_flights")
 VALIDATED_KEY = naming.key(SCENARIO, "validated_flights")
 TRAINING_SET_KEY = naming.key(SCENARIO, "training_set")
 
-TRAIN_PATH = "curated/classical/training_set/train.parquet"
-HOLDOUT_PATH = "curated/classical/training_set/holdout.parquet"
-MANIFEST_PATH = "curated/classical/training_set/manifest.json"
+TRAINING_SET_ROOT = "curated/classical/training_set"
+
+
+def read_split(lake: DataLake, path: str) -> pd.DataFrame:
+    return lake.read_parquet(path)
 
 
 def landing_path(day: str) -> str:
@@ -58,9 +61,8 @@ def report_for(data: bytes, day: str) -> tuple[pd.DataFrame | None, schema.Valid
 
 
 def problems_markdown(failures: dict[str, list[str]]) -> str:
-    lines = ["| partition | problem |", "|---|---|"]
-    lines += [f"| {day} | {p} |" for day, items in failures.items() for p in items[:5]]
-    return "\n".join(lines)
+    rows = [(day, p) for day, items in failures.items() for p in items[:5]]
+    return pd.DataFrame(rows, columns=["partition", "problem"]).to_markdown(index=False)
 
 
 @dg.asset(
@@ -224,28 +226,26 @@ def training_set(
     flights = pd.concat([lake.read_parquet(validated_path(d)) for d in days], ignore_index=True)
     features = build_features(flights)
     train, holdout = split_by_time(features, config.holdout_days)
-    lake.write_parquet(TRAIN_PATH, train)
-    lake.write_parquet(HOLDOUT_PATH, holdout)
     manifest = {
         "partition_range": f"{days[0]}..{days[-1]}",
         "holdout_from": holdout[DATE].min(),
-        "train_rows": len(train),
-        "holdout_rows": len(holdout),
-        "dagster_run_id": context.run.run_id,
+        "holdout_days": config.holdout_days,
     }
-    lake.write_json(MANIFEST_PATH, manifest)
+    version, written = write_version(
+        lake, TRAINING_SET_ROOT, "classical-flights", {"train": train, "holdout": holdout}, manifest
+    )
     context.log.info(
-        f"training set {manifest['partition_range']}: {len(train)}+{len(holdout)} rows"
+        f"training set {version.version} ({manifest['partition_range']}): "
+        f"{len(train)}+{len(holdout)} rows, {'written' if written else 'already stored'}"
     )
     return dg.MaterializeResult(
         metadata={
-            "partition_range": manifest["partition_range"],
+            **version.to_metadata(),
             "holdout_from": manifest["holdout_from"],
-            "train_rows": len(train),
-            "holdout_rows": len(holdout),
+            "newly_written": written,
             "late_rate_train": float(train[LABEL].mean()),
             "late_rate_holdout": float(holdout[LABEL].mean()),
-            "train_path": dg.MetadataValue.path(lake.uri(TRAIN_PATH)),
+            "train_path": dg.MetadataValue.path(lake.uri(version.path("train"))),
             "preview": dg.MetadataValue.md(train.head(5).to_markdown(index=False)),
         }
     )

@@ -1,0 +1,97 @@
+"""Generic inference log: the online endpoint's data collection for one day, as rows.
+
+The scoring server writes every scored request and response by event day; this
+asset turns a day of them into one row per scored item (request id, row in
+the request, deployment, model version, latency, prediction and the item's
+own columns as the scenario's serving codec decodes them). Mirrored copies and
+failed requests are left out. Monitoring partitions start on the scenario's
+first day and have no end: production keeps going.
+"""
+
+from datetime import timedelta
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+
+from mlops_assets import naming
+from mlops_core.spec import ScenarioSpec, ServingCodec
+from resources.endpoint import EndpointError, OnlineEndpoints
+from resources.lake import DataLake
+
+FRESHNESS = dg.FreshnessPolicy.time_window(
+    fail_window=timedelta(days=2), warn_window=timedelta(days=1)
+)
+PREDICTION = "prediction"
+
+
+def monitoring_days(spec: ScenarioSpec) -> dg.DailyPartitionsDefinition:
+    return dg.DailyPartitionsDefinition(start_date=spec.data.first_day)
+
+
+def inference_log_path(scenario: str, day: str) -> str:
+    return f"monitoring/{scenario}/inference_log/{day}.parquet"
+
+
+def flatten_records(records: list[dict], codec: ServingCodec) -> pd.DataFrame:
+    """One row per scored item; mirrored copies and failed requests are left out."""
+    frames = []
+    for r in records:
+        if r.get("mirror") or r.get("status") != 200:
+            continue
+        frame = codec.log_rows(r["inputs"])
+        frame.insert(0, "row", np.arange(len(frame)))
+        frame.insert(0, "request_id", r["request_id"])
+        for col in ("timestamp", "deployment", "model_name", "model_version", "latency_ms"):
+            frame[col] = r[col]
+        frame[PREDICTION] = r["outputs"]
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def build_inference_log(spec: ScenarioSpec) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=naming.key(spec.name, "inference_log"),
+        deps=[naming.key(spec.name, "production_deployment")],
+        group_name=naming.MONITORING,
+        partitions_def=monitoring_days(spec),
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        kinds={"pandas", "parquet"},
+        owners=naming.OWNERS,
+        tags=naming.scenario_tags(spec.name),
+        freshness_policy=FRESHNESS,
+    )
+    def inference_log(
+        context: dg.AssetExecutionContext, lake: DataLake, endpoints: OnlineEndpoints
+    ) -> dg.MaterializeResult:
+        """Requests and responses of the online endpoint, one row per scored item (daily)."""
+        from serving.scoring.inference_log import iter_records
+
+        try:
+            log_dir = endpoints.get(spec.online_endpoint).extra["inference_log_dir"]
+        except EndpointError as err:
+            raise dg.Failure(f"no online endpoint to collect from: {err}") from err
+        rows = requests = 0
+        latencies: list[float] = []
+        for day in context.partition_keys:
+            frame = flatten_records(list(iter_records(log_dir, day=day)), spec.codec)
+            lake.write_parquet(inference_log_path(spec.name, day), frame)
+            rows += len(frame)
+            if len(frame):
+                per_request = frame.drop_duplicates("request_id")
+                requests += len(per_request)
+                latencies += per_request["latency_ms"].tolist()
+        lat = np.array(latencies) if latencies else np.array([0.0])
+        return dg.MaterializeResult(
+            metadata={
+                "requests": requests,
+                "row_count": rows,
+                "p50_latency_ms": float(np.percentile(lat, 50)),
+                "p99_latency_ms": float(np.percentile(lat, 99)),
+                "path": dg.MetadataValue.path(
+                    lake.uri(inference_log_path(spec.name, context.partition_keys[0]))
+                ),
+            }
+        )
+
+    return inference_log
