@@ -42,6 +42,7 @@ from sensors.drift import build_drift_sensor
 from sensors.infra import build_infra_sensor
 from tests.conftest import make_stores, stop_endpoints
 from tests.helpers import QUIET, champion_holdout, defs_with, metadata, train
+from tests.monitoring.evidently_compare import evidently_drift
 
 CLEAN_DAY, DRIFT_DAY = "2013-02-26", "2013-03-05"
 # Time-dependent decisions (budget month, pause, cooldown) read this pinned clock, never today.
@@ -105,24 +106,6 @@ def monitor(defs, instance, day: str):
     )
 
 
-def evidently_verdicts(reference: pd.DataFrame, current: pd.DataFrame) -> dict[str, bool]:
-    from evidently.legacy.metric_preset import DataDriftPreset
-    from evidently.legacy.pipeline.column_mapping import ColumnMapping
-    from evidently.legacy.report import Report
-
-    report = Report(metrics=[DataDriftPreset()])
-    report.run(
-        reference_data=reference[NUMERIC + CATEGORICAL],
-        current_data=current[NUMERIC + CATEGORICAL],
-        column_mapping=ColumnMapping(numerical_features=NUMERIC, categorical_features=CATEGORICAL),
-    )
-    for metric in report.as_dict()["metrics"]:
-        if "drift_by_columns" in metric["result"]:
-            cols = metric["result"]["drift_by_columns"]
-            return {c: bool(v["drift_detected"]) for c, v in cols.items()}
-    raise AssertionError("no drift_by_columns in Evidently's report")
-
-
 def drift_sensor_requests(resources, instance, cursor=None):
     sensor = build_drift_sensor(SPEC)
     with dg.build_sensor_context(
@@ -177,9 +160,9 @@ def test_shifted_day_drifts_like_evidently_and_requests_one_retrain(world):
     reference = resources["lake"].read_parquet(
         f"{champion.tags['mlops.dataset_root']}/train.parquet"
     )
-    expected = evidently_verdicts(reference, log)
+    columns, _ = evidently_drift(reference, log, NUMERIC, CATEGORICAL)
     ours = {c: c in drift["drifted_features"] for c in NUMERIC + CATEGORICAL}
-    assert ours == expected
+    assert ours == {c: v["drifted"] for c, v in columns.items()}
 
     requests, cursor = drift_sensor_requests(resources, instance, world_cursor["after_clean"])
     assert len(requests) == 1

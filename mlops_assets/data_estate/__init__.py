@@ -1,1 +1,1 @@
-"""Data estate: generic helpers for versioned datasets; sources live under scenarios/<name>/."""
+"""Data estate: generic data-quality check results; sources live in scenarios/<name>/."""

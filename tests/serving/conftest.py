@@ -7,6 +7,8 @@ skops, a column signature with one optional column):
   carrier makes the *model* raise (the 500 path);
 - green: HistGradientBoosting (skops trusted type), unknown carriers ignored.
 `serve` starts `python -m serving` on a free loopback port and stops it by PID.
+`client` (per test) and `module_client` (per test module) serve the default config in
+process; `app_client(config)` does the same for a config a test wrote.
 """
 
 from __future__ import annotations
@@ -254,3 +256,19 @@ def client(write_config: Callable[..., Path]) -> Iterator[TestClient]:
     app = create_app(ServingSettings.from_file(write_config()))
     with TestClient(app) as test_client:
         yield test_client
+
+
+@pytest.fixture(scope="module")
+def module_client(
+    models: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TestClient]:
+    """An in-process client of the default config, shared by one test module's tests."""
+    directory = tmp_path_factory.mktemp("bad-input")
+    settings = ServingSettings.from_dict(make_config(directory, models))
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+def app_client(config: Path) -> TestClient:
+    """An in-process client of the app serving `config` (use it as a context manager)."""
+    return TestClient(create_app(ServingSettings.from_file(config)))

@@ -15,6 +15,7 @@ import dagster as dg
 import pandas as pd
 
 from mlops_assets import naming
+from mlops_assets.data_estate.quality_checks import check_results, problems_markdown
 from mlops_assets.scenarios.classical import schema
 from mlops_assets.scenarios.classical.features import (
     DATE,
@@ -60,11 +61,6 @@ def report_for(data: bytes, day: str) -> tuple[pd.DataFrame | None, schema.Valid
     return frame, schema.validate_flights(frame, day)
 
 
-def problems_markdown(failures: dict[str, list[str]]) -> str:
-    rows = [(day, p) for day, items in failures.items() for p in items[:5]]
-    return pd.DataFrame(rows, columns=["partition", "problem"]).to_markdown(index=False)
-
-
 @dg.asset(
     key=RAW_KEY,
     group_name=naming.DATA_ESTATE,
@@ -96,24 +92,7 @@ def raw_flights(context: dg.AssetExecutionContext, lake: DataLake) -> dg.Materia
             if items:
                 failures[check][day] = items
     context.log.info(f"landed {len(context.partition_keys)} day(s), {rows} rows")
-    checks = [
-        dg.AssetCheckResult(
-            check_name=check,
-            passed=not failures[check],
-            severity=dg.AssetCheckSeverity.ERROR,
-            description=(
-                "; ".join(f"{d}: {p[0]}" for d, p in list(failures[check].items())[:3])
-                if failures[check]
-                else None
-            ),
-            metadata={
-                "failed_partitions": len(failures[check]),
-                "checked_partitions": len(context.partition_keys),
-                "problems": dg.MetadataValue.md(problems_markdown(failures[check])),
-            },
-        )
-        for check in schema.CHECKS
-    ]
+    checks = check_results(failures, len(context.partition_keys))
     return dg.MaterializeResult(
         metadata={
             "partitions": len(context.partition_keys),
