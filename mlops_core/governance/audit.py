@@ -96,8 +96,16 @@ class AuditTrail:
         reason: str = "",
         details: dict[str, Any] | None = None,
         persona: str = "",
+        *,
+        caller: str = "",
+        policy_hash: str = "",
     ) -> dict[str, Any]:
-        """Append one record and return it (with `seq`, `ts`, `prev_hash` and `hash`)."""
+        """Append one record and return it (with `seq`, `ts`, `prev_hash` and `hash`).
+
+        `actor` is the policy user the action is attributed to; `caller` is the
+        authenticated identity that made the call (OS user, Entra ID object id, or the
+        automation's identity) and `policy_hash` the content hash of the policy in force.
+        """
         if not action or not actor:
             raise ValueError("an audit record needs an action and an actor")
         if outcome not in OUTCOMES:
@@ -123,6 +131,8 @@ class AuditTrail:
                 "outcome": outcome,
                 "reason": reason,
                 "details": clean,
+                "caller": caller,
+                "policy_hash": policy_hash,
                 "prev_hash": last["hash"] if last else GENESIS_HASH,
             }
             record["hash"] = record_hash(record)
