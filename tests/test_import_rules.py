@@ -25,6 +25,7 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
     "mlops_core": ({"dagster", "mlops_assets", "resources", "sensors", "mlops_cli"}, set()),
     "resources": ({"mlops_assets", "sensors", "mlops_cli", "mlops_demo"}, set()),
     "sensors": ({"mlops_assets", "mlops_cli", "mlops_demo"}, {"mlops_assets.naming"}),
+    "mlops_cli": ({"mlops_assets", "sensors", "mlops_demo"}, set()),
 }
 
 
