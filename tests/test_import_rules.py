@@ -4,7 +4,8 @@ Protects: `serving/` imports nothing of ours (it runs without the control
 plane); `mlops_core/` is pure (no Dagster, no assets, resources or sensors),
 so the CLI, sensors and training entry points can use it cheaply; `resources/`
 never reaches up into assets or sensors; `sensors/` reads only the pure
-package, resources and the asset naming vocabulary, never an asset module.
+package, resources and the asset naming vocabulary, never an asset module; the
+CLI acts through resources and the pure package, never through an asset module.
 """
 
 from __future__ import annotations
