@@ -55,7 +55,6 @@ def build_inference_log(spec: ScenarioSpec) -> dg.AssetsDefinition:
         deps=[naming.key(spec.name, "production_deployment")],
         group_name=naming.MONITORING,
         partitions_def=monitoring_days(spec),
-        backfill_policy=dg.BackfillPolicy.single_run(),
         kinds={"pandas", "parquet"},
         owners=naming.OWNERS,
         tags=naming.scenario_tags(spec.name),
