@@ -15,9 +15,12 @@ Constraints:
   picks the environment, `MLOPS_HOME` the local stores.
 - Exit codes: 0 success; 1 a refused or failed operation, its message on
   stderr; 2 a usage error (argparse's convention, also for a bad traffic split).
-- Changes to production (approve/reject, traffic, key rotation) name the
-  acting user with `--as`, are checked against the RBAC policy in `prod` and
-  are audited, refusals included.
+- Changes to production (approve/reject, traffic, key rotation), showing
+  endpoint keys and starting/stopping servers act as the caller's identity
+  (the OS account, or the Entra ID on Azure) mapped to a policy user by the
+  RBAC policy; `--as` may only narrow it to one of that identity's own users.
+  They are checked against the policy in `prod` (a `$MLOPS_RBAC_POLICY` swap
+  is refused) and audited with the caller and the policy hash, refusals included.
 """
 
 from __future__ import annotations

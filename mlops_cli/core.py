@@ -18,8 +18,9 @@ GROUPS = {
 }
 EPILOG = """examples:
   mlops model show classical-flight-delay --alias champion -o json
-  mlops approve classical-flight-delay 3 --as priya --reason "beats the champion, staging green"
-  mlops endpoint traffic classical-online blue=90 green=10 --as sam
+  mlops approve classical-flight-delay 3 --reason "beats the champion, staging green"
+  mlops endpoint traffic classical-online blue=90 green=10
+  mlops endpoint keys classical-online --as sam     # --as only narrows your own identity
   mlops audit --action approve --limit 5"""
 
 
@@ -46,8 +47,9 @@ def command(path: str, help_text: str, *args: Arg, **defaults: Any) -> Callable[
 
 
 def as_user(what: str) -> Arg:
-    return arg("--as", dest="user", required=True, metavar="USER",
-               help=f"who {what}: a user id of the RBAC policy (`mlops policy show`)")  # fmt: skip
+    about = (f"who {what}: one of the policy users YOUR identity (OS account or Entra ID) "
+             "maps to; needed only when it maps to several; never someone else")  # fmt: skip
+    return arg("--as", dest="user", default=None, metavar="USER", help=about)
 
 
 NAME = arg("name", help="endpoint name")
@@ -105,34 +107,60 @@ def _endpoint_errors() -> Iterator[None]:
         raise CliError(str(err)) from err
 
 
+def _caller(identity: Any) -> Any:
+    """This process's authenticated identity (OS account, Entra ID); never a flag."""
+    try:
+        return identity.caller()
+    except Exception as err:  # no Azure credential, no passwd entry: a failed operation
+        raise CliError(f"cannot establish who is calling: {err}") from err
+
+
 @contextmanager
 def _audited(
     governance: Any,
+    identity: Any,
     action: str,
-    user: str,
+    requested: str | None,
     target: str,
     permission: str,
     reason: str,
     details: dict,
-) -> Iterator[None]:
-    """Check `permission` in prod for `user`, run the body, and audit the outcome either way."""
+) -> Iterator[str]:
+    """Resolve the caller (the `--as` narrowing included), check `permission` in prod under
+    the policy for decisions, run the body, and audit the outcome, refusals included.
+    Yields the policy user acted as."""
+    from mlops_core.governance import IdentityRefused, PolicyError, PolicyOverrideRefused, act_as
     from resources.endpoint import EndpointError
 
-    decision = _policy_of(governance).allowed(user, permission, "prod")
-    audit = governance.audit()
+    caller, audit = _caller(identity), governance.audit()
+    details = {**details, "requested_as": requested}
 
-    def record(outcome: str, why: str) -> None:
-        audit.record(action, user, target, "prod", outcome, why, details, decision.persona)
+    def record(actor: str, persona: str, outcome: str, why: str, policy_hash: str) -> None:
+        audit.record(action, actor or caller.principal, target, "prod", outcome, why, details,
+                     persona, caller=caller.principal, policy_hash=policy_hash)  # fmt: skip
 
+    try:
+        policy = governance.decision_policy()
+    except PolicyOverrideRefused as err:
+        record(requested or "", "", "denied", str(err), err.policy.sha256)
+        raise CliError(str(err)) from err
+    except PolicyError as err:
+        raise CliError(str(err)) from err
+    try:
+        user = act_as(policy, caller, requested, permission)
+    except IdentityRefused as err:
+        record(requested or "", "", "denied", str(err), policy.sha256)
+        raise CliError(str(err)) from err
+    decision = policy.allowed(user, permission, "prod")
     if not decision.allowed:
-        record("denied", decision.reason)
+        record(user, decision.persona, "denied", decision.reason, policy.sha256)
         raise CliError(decision.reason)
     try:
-        yield
+        yield user
     except (EndpointError, ValueError) as err:
-        record("failed", str(err))
+        record(user, decision.persona, "failed", str(err), policy.sha256)
         raise CliError(f"{action} on {target} failed: {err}") from err
-    record("succeeded", reason)
+    record(user, decision.persona, "succeeded", reason, policy.sha256)
 
 
 # -- approve / reject -----------------------------------------------------------------------

@@ -1,4 +1,8 @@
-"""`mlops endpoint list|show|keys|regenerate-key|traffic|serve`."""
+"""`mlops endpoint list|show|keys|regenerate-key|traffic|serve`.
+
+Showing or rotating keys needs `manage_endpoint_keys` in prod, shifting traffic and
+starting or stopping servers `deploy_endpoint`, for the caller's own identity; each
+attempt is audited (key values never are)."""
 
 from __future__ import annotations
 
@@ -35,24 +39,28 @@ def cmd_endpoint_show(args: argparse.Namespace) -> None:
         out.emit_endpoint(endpoints.get(args.name), args.output)
 
 
-@command("endpoint keys", "the endpoint's primary and secondary keys", NAME)
+@command("endpoint keys", "the endpoint's primary and secondary keys (audited)", NAME,
+         as_user("reads them (needs manage_endpoint_keys in prod)"))  # fmt: skip
 def cmd_endpoint_keys(args: argparse.Namespace) -> None:
-    (endpoints,) = _resources("endpoints")
-    with _endpoint_errors():
-        out.emit(endpoints.get_keys(args.name), args.output)
+    endpoints, governance, identity = _resources("endpoints", "governance", "identity")
+    details = {"endpoint": args.name}
+    with _audited(governance, identity, "key_show", args.user, args.name,
+                  "manage_endpoint_keys", "endpoint keys shown", details):  # fmt: skip
+        keys = endpoints.get_keys(args.name)
+    out.emit(keys, args.output)
 
 
 @command("endpoint regenerate-key", "replace one key of an endpoint (audited)", NAME,
          arg("--key-type", required=True, choices=("primary", "secondary")),
          as_user("rotates it (needs manage_endpoint_keys in prod)"), REASON)  # fmt: skip
 def cmd_endpoint_regenerate_key(args: argparse.Namespace) -> None:
-    endpoints, governance = _resources("endpoints", "governance")
+    endpoints, governance, identity = _resources("endpoints", "governance", "identity")
     reason = args.reason or f"{args.key_type} key regenerated"
     details = {"endpoint": args.name, "slot": args.key_type}
-    with _audited(governance, "key_rotate", args.user, args.name, "manage_endpoint_keys",
-                  reason, details):  # fmt: skip
+    with _audited(governance, identity, "key_rotate", args.user, args.name,
+                  "manage_endpoint_keys", reason, details) as user:  # fmt: skip
         endpoints.regenerate_key(args.name, args.key_type)
-    out.emit({"endpoint": args.name, "regenerated": args.key_type, "by": args.user}, args.output)
+    out.emit({"endpoint": args.name, "regenerated": args.key_type, "by": user}, args.output)
 
 
 def traffic_item(text: str) -> tuple[str, int]:
@@ -87,27 +95,33 @@ def traffic_split(items: Sequence[tuple[str, int]]) -> dict[str, int]:
          as_user("shifts traffic (needs deploy_endpoint in prod)"), REASON)  # fmt: skip
 def cmd_endpoint_traffic(args: argparse.Namespace) -> None:
     split = traffic_split(args.traffic)
-    endpoints, governance = _resources("endpoints", "governance")
+    endpoints, governance, identity = _resources("endpoints", "governance", "identity")
     reason = args.reason or "traffic " + ", ".join(f"{k}={v}" for k, v in split.items())
     details = {"endpoint": args.name, "traffic": split}
-    with _audited(governance, "set_traffic", args.user, args.name, "deploy_endpoint",
+    with _audited(governance, identity, "set_traffic", args.user, args.name, "deploy_endpoint",
                   reason, details):  # fmt: skip
         info = endpoints.set_traffic(args.name, split)
     out.emit_endpoint(info, args.output)
 
 
-@command("endpoint serve", "start local scoring servers on 127.0.0.1 (or --stop them)",
+@command("endpoint serve", "start local scoring servers on 127.0.0.1, or --stop them (audited)",
          arg("name", nargs="?", help="one endpoint (default: all)"),
-         arg("--stop", action="store_true", help="stop the servers instead"))  # fmt: skip
+         arg("--stop", action="store_true", help="stop the servers instead"),
+         as_user("starts or stops them (needs deploy_endpoint in prod)"))  # fmt: skip
 def cmd_endpoint_serve(args: argparse.Namespace) -> None:
-    (endpoints,) = _resources("endpoints")
+    endpoints, governance, identity = _resources("endpoints", "governance", "identity")
     if not args.stop and not hasattr(endpoints, "start"):
         raise CliError("these endpoints are managed by Azure ML: there is no local server")
     with _endpoint_errors():
         names = [args.name] if args.name else [info.name for info in endpoints.list()]
-        if not names and not args.stop:
-            raise CliError(f"no endpoints under {getattr(endpoints, 'root', '?')}; deploy a model "
-                           "first (`make demo`, or a scenario's deployment assets)")  # fmt: skip
-        for name in names:
+    if not names and not args.stop:
+        raise CliError(f"no endpoints under {getattr(endpoints, 'root', '?')}; deploy a model "
+                       "first (`make demo`, or a scenario's deployment assets)")  # fmt: skip
+    action = "serve_stop" if args.stop else "serve_start"
+    for name in names:
+        with _audited(governance, identity, action, args.user, name, "deploy_endpoint",
+                      f"local server {'stopped' if args.stop else 'started'}",
+                      {"endpoint": name}):  # fmt: skip
             endpoints.stop(name) if args.stop else endpoints.start(name)
+    with _endpoint_errors():
         out.emit_endpoints([endpoints.get(name) for name in names], args.output)

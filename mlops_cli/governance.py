@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from mlops_cli import output as out
 from mlops_cli.core import (
@@ -25,7 +26,8 @@ def _positive(text: str) -> int:
          arg("--limit", type=_positive, help="at most N records"),
          arg("--action", help="only this action, e.g. approve, key_rotate, set_traffic"),
          arg("--target", help="only this target, e.g. classical-flight-delay:3 or an endpoint"),
-         arg("--verify", action="store_true", help="check the hash chain; exit 1 if broken"),
+         arg("--verify", action="store_true",
+             help="check the hash chain against the anchored heads; exit 1 if broken"),
          )  # fmt: skip
 def cmd_audit(args: argparse.Namespace) -> None:
     (governance,) = _resources("governance")
@@ -36,9 +38,23 @@ def cmd_audit(args: argparse.Namespace) -> None:
         return
     problems = trail.verify()
     out.emit({"path": str(trail.path), "intact": not problems, "head": trail.head(),
-              "records": len(trail.read()), "problems": problems}, args.output)  # fmt: skip
+              "records": len(trail.read()), "anchors": _anchor_heads(trail),
+              "problems": problems}, args.output)  # fmt: skip
     if problems:
         raise CliError(f"the audit trail {trail.path} has {len(problems)} problem(s), listed above")
+
+
+def _anchor_heads(trail: Any) -> dict[str, Any]:
+    """Each anchor's newest (seq, hash); None if empty, the error text if unreadable."""
+    heads: dict[str, Any] = {}
+    for anchor in trail.anchors:
+        try:
+            latest = anchor.latest()
+        except Exception as err:  # verify() lists it as a problem too
+            heads[anchor.name] = f"unreadable: {err}"
+            continue
+        heads[anchor.name] = {"seq": latest[0], "hash": latest[1]} if latest else None
+    return heads
 
 
 @command("policy show", "the persona x environment x permission matrix, with users")

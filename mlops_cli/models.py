@@ -13,6 +13,7 @@ from mlops_cli.core import (
     REGISTRY,
     CliError,
     UsageError,
+    _caller,
     _resources,
     arg,
     as_user,
@@ -23,7 +24,7 @@ _DECISION_ARGS = (
     arg("model", help="registered model name"),
     arg("version", help="version in the dev registry"),
     as_user("decides (needs approve_model in prod)"),
-    arg("--reason", required=True, help="why; kept in the registry tags and the audit trail"),
+    arg("--reason", required=True, help="why; kept in the approval record and the audit trail"),
 )
 
 
@@ -36,11 +37,14 @@ def cmd_decide(args: argparse.Namespace) -> None:
     from mlops_core.governance import PermissionDenied
     from mlops_core.governance.decisions import record_decision
 
-    registry, governance = _resources("registry", "governance")
+    registry, governance, approvals, identity = _resources(
+        "registry", "governance", "approvals", "identity"
+    )
     try:
         record = record_decision(
-            registry, governance, args.model, args.version, args.user, args.decision, args.reason
-        )
+            registry, governance, approvals, _caller(identity), args.model, args.version,
+            args.decision, args.reason, requested_user=args.user,
+        )  # fmt: skip
     except (PermissionDenied, ValueError) as err:  # ApprovalRefused/ApprovalError/PolicyError
         raise CliError(str(err)) from err
     out.emit(record, args.output)
@@ -124,7 +128,7 @@ def _model_files(registry: Any, name: str, version: str, stage: str) -> dict[str
 def cmd_model_show(args: argparse.Namespace) -> None:
     from mlflow.exceptions import MlflowException
 
-    (registry,) = _resources("registry")
+    registry, approvals = _resources("registry", "approvals")
     client = registry.client(args.registry)
     mv = _find_version(registry, args)
     try:
@@ -134,6 +138,12 @@ def cmd_model_show(args: argparse.Namespace) -> None:
     aliases = client.get_registered_model(mv.name).aliases or {}
     files = _model_files(registry, mv.name, str(mv.version), args.registry)
     view = out.model_view(mv, args.registry, aliases, metrics, files)
+    if args.registry == "dev":  # the approvals store holds the gate's records; tags are a copy
+        staged = approvals.staging_results(mv.name, str(mv.version))
+        decided = approvals.decision(mv.name, str(mv.version)) or {}
+        view["staging"] = staged[-1]["outcome"] if staged else "not run"
+        view["approval"] = decided.get("decision", "undecided")
+        view["approved_by"] = decided.get("user", "")
     out.emit(view if args.output == "json" else out.model_show_table(view), args.output)
 
 
@@ -141,6 +151,6 @@ def cmd_model_show(args: argparse.Namespace) -> None:
 def cmd_model_pending(args: argparse.Namespace) -> None:
     from mlops_core.governance import pending
 
-    (registry,) = _resources("registry")
+    registry, approvals = _resources("registry", "approvals")
     columns = ("model_name", "version", "aliases", "verdict", "run_id")
-    out.emit(pending(registry, args.name), args.output, columns=columns)
+    out.emit(pending(registry, approvals, args.name), args.output, columns=columns)

@@ -5,7 +5,8 @@
   latency percentiles, throughput and errors.
 - `bad_input_suite`: client mistakes must get a 4xx, never a 5xx, and the
   server must still answer afterwards.
-- `package_violations`: the model's pinned requirements against the allowlist.
+- `package_violations`: the model's requirements against the allowlist
+  (`mlops_core.governance.allowlist`, re-exported here for the staging stage).
 """
 
 from __future__ import annotations
@@ -14,15 +15,18 @@ import json
 import math
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
 import pandas as pd
-import yaml
 
-ALLOWLIST_PATH = Path(__file__).parent / "governance" / "package_allowlist.yaml"
+from mlops_core.governance.allowlist import (  # noqa: F401
+    ALLOWLIST_PATH,
+    Allowlist,
+    load_allowlist,
+    package_violations,
+)
 
 
 def azureml_payload(frame: pd.DataFrame) -> dict[str, Any]:
@@ -171,25 +175,3 @@ def bad_input_suite(
         {"case": "still_serving", "status": 200 if healthy else 0, "ok": healthy, "detail": ""}
     )
     return results
-
-
-def load_allowlist(path: Path = ALLOWLIST_PATH) -> set[str]:
-    return {p.lower() for p in yaml.safe_load(path.read_text())["packages"]}
-
-
-def package_violations(model_dir: str, allowlist: set[str]) -> list[str]:
-    """Requirements of an MLflow model (requirements.txt) that the allowlist does not hold."""
-    req = Path(model_dir) / "requirements.txt"
-    if not req.exists():
-        return [f"{req} is missing: the model's environment cannot be checked"]
-    out = []
-    for line in req.read_text().splitlines():
-        line = line.split("#")[0].strip()
-        if not line or line.startswith("-"):
-            continue
-        name = line
-        for sep in ("==", ">=", "<=", "~=", "!=", ">", "<", "[", ";", " "):
-            name = name.split(sep)[0]
-        if name.lower().replace("_", "-") not in allowlist:
-            out.append(f"{line} is not in the package allowlist")
-    return out

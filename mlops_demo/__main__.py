@@ -22,7 +22,6 @@ from mlops_core.results import plain
 DATA_RANGE = ("2013-01-01", "2013-06-30")
 NEW_DAY = "2013-07-01"
 CLEAN_DAY, DRIFT_DAY = "2013-06-28", "2013-07-05"  # a held-out day; a day shifted on purpose
-APPROVER = "priya"  # project_lead in the RBAC policy: may approve in prod
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
@@ -66,7 +65,7 @@ def simulate_traffic(res: dict, spec) -> str:
 
     endpoints = res["endpoints"]
     uri = endpoints.get(spec.online_endpoint).scoring_uri
-    key = endpoints.get_keys(spec.online_endpoint)["primary"]
+    keys = endpoints.get_keys(spec.online_endpoint)  # replay: may set x-mlops-event-date
     clean = build_features(flights_for_day(CLEAN_DAY))
     drifted = build_features(flights_for_day(DRIFT_DAY))
     drifted = drifted.assign(
@@ -82,8 +81,8 @@ def simulate_traffic(res: dict, spec) -> str:
                 response = client.post(
                     uri,
                     json=azureml_payload(spec.codec.request_batch(chunk)),
-                    headers={"Authorization": f"Bearer {key}", "x-request-id": rid,
-                             "x-mlops-event-date": day},
+                    headers={"Authorization": f"Bearer {keys['primary']}", "x-request-id": rid,
+                             "x-mlops-event-date": day, "x-mlops-replay-key": keys["replay"]},
                 )  # fmt: skip
                 response.raise_for_status()
                 sent += 1
@@ -105,6 +104,7 @@ def main() -> int:
     from mlops_assets.scenarios.classical import SPEC
     from mlops_core.governance.decisions import record_decision
     from mlops_core.probes import azureml_payload
+    from mlops_demo.demo_policy import APPROVER, bind_demo_policy
     from resources.env import current_env, mlops_home, resources_for
 
     if "DAGSTER_HOME" not in os.environ:
@@ -112,7 +112,9 @@ def main() -> int:
         return 2
     started = time.monotonic()
     env = current_env()
-    defs, res = build_defs(env), resources_for(env)
+    res = resources_for(env)
+    caller = bind_demo_policy(res, mlops_home())  # who approves: this account, as priya
+    defs = build_defs(env, resources=res)
     instance = dg.DagsterInstance.get()
     print(f"MLOps demo: stores in {mlops_home()}, Dagster instance in {os.environ['DAGSTER_HOME']}")
 
@@ -126,14 +128,17 @@ def main() -> int:
         return 1
     version = str(reg["version"])
 
-    print(f"3. approval: {APPROVER} (project_lead) approves v{version}, as `mlops approve` would")
+    print(f"3. approval: {caller.principal}, mapped to {APPROVER} (project_lead) by the demo "
+          f"policy, approves v{version} as `mlops approve` would (separation of duties is off "
+          "in the demo policy: one account plays every role)")  # fmt: skip
     decision = record_decision(
-        res["registry"], res["governance"], SPEC.model_name, version, APPROVER, "approve",
-        "demo: holdout ROC AUC and per-airport slices reviewed",
+        res["registry"], res["governance"], res["approvals"], caller, SPEC.model_name, version,
+        "approve", "demo: holdout ROC AUC and per-airport slices reviewed",
     )  # fmt: skip
     print("4. approval sensor -> promotion run (prod registry, blue/green production)")
     sensor = defs.resolve_sensor_def("classical_approval_sensor")
-    with dg.build_sensor_context(instance=instance, resources={"registry": res["registry"]}) as ctx:
+    keys = ("registry", "approvals", "governance")
+    with dg.build_sensor_context(instance=instance, resources={k: res[k] for k in keys}) as ctx:
         requests = getattr(sensor(ctx), "run_requests", None) or []
     promote = None
     for request in requests:
@@ -206,7 +211,8 @@ def main() -> int:
     line(
         "staging", f"{staged['outcome']}: p99 {staged['p99_ms']:.1f} ms, {staged['rps']:.0f} req/s"
     )
-    line("approved by", f"{decision['by']} ({decision['persona']}): {decision['reason']}")
+    line("approved by", f"{decision['user']} ({decision['persona']}, caller "
+         f"{decision['caller']}): {decision['reason']}")  # fmt: skip
     if deployed:
         prom = meta(promote, "promoted_model")
         line("promoted", f"prod registry v{prom['prod_version']} alias 'champion'")
@@ -249,7 +255,8 @@ def main() -> int:
     info = res["endpoints"].get(SPEC.online_endpoint)
     print(
         f"\nProduction endpoint still serving at {info.scoring_uri} (`mlops endpoint keys "
-        f"{SPEC.online_endpoint}` for a key; `mlops endpoint serve --stop` stops it)."
+        f"{SPEC.online_endpoint}` for a key; `mlops endpoint serve --stop` stops it; both need "
+        "your OS account mapped to platform_support under `os_users:` in the RBAC policy)."
     )
     print(
         "Next: `make dev` for the Dagster UI (http://127.0.0.1:3000), `make mlflow-ui` for MLflow"

@@ -1,20 +1,19 @@
 """`LocalOnlineEndpoints`: online endpoints as scoring-server processes on 127.0.0.1.
 
-Each endpoint is 1..`max_workers` `python -m serving` processes sharing one
-127.0.0.1 port (SO_REUSEPORT; the kernel spreads connections), with the config in
-`<root>/<endpoint>/config.json` and the workers in `server.json` ({port,
-target_workers, workers: [{pid, started, admin_port}]}; the older {pid, port}
-shape still reads). Every change validates the new config, writes it atomically
-and reloads each worker through its own admin port with the key that worker
-holds, waiting for every answer: in-flight requests finish on the old runtime, so
-nothing fails during a traffic shift or a key rotation. `scale` starts workers
-(ready before it returns) or SIGTERMs the newest, which drain their connections
-to the others (see `serving/__main__.py`).
+Each endpoint is 1..`max_workers` `python -m serving` processes sharing one 127.0.0.1
+port (SO_REUSEPORT), with the config in `<root>/<endpoint>/config.json` and the workers
+in `server.json`. The port is allocated once and kept across stop/start and crashed
+workers, so `scoring_uri` never changes; if another process holds it, starting fails
+naming it. Keys: primary and secondary score; `replay` only lets a client set
+`x-mlops-event-date`. Every change validates the new config, writes it atomically and
+reloads each worker through its own admin port with the key that worker holds, waiting
+for every answer: nothing fails during a traffic shift or a key rotation. `scale` starts
+workers (ready before it returns) or SIGTERMs the newest, which drain to the others.
 
-Process management (ports, spawn, health, reload, stop, server.json) lives in
-`resources/endpoint_processes.py`; this module holds the config files and the
-`OnlineEndpoints` interface. Constraint: every change to an endpoint's files runs
-under its folder lock (`_locked`).
+Process management (spawn, health, reload, stop, server.json) lives in
+`resources/endpoint_processes.py`, ports in `resources/endpoint_ports.py`; this module
+holds the config files and the `OnlineEndpoints` interface. Constraint: every change
+to an endpoint's files runs under its folder lock (`_locked`).
 """
 
 from __future__ import annotations
@@ -34,6 +33,7 @@ import psutil
 from pydantic import Field
 
 from resources.endpoint import KEY_SLOTS, EndpointError, EndpointInfo, OnlineEndpoints
+from resources.endpoint_ports import reserved_ports
 from resources.endpoint_processes import (
     admin_port,
     ensure_running,
@@ -47,6 +47,9 @@ from resources.endpoint_processes import (
 )
 
 _free_port = free_port  # the old private name; tests import it from here
+# Not a scoring key: lets replaying clients file traffic under its business day
+# (`x-mlops-replay-key` with `x-mlops-event-date`, see serving/replay.py).
+REPLAY_SLOT = "replay"
 
 
 class LocalOnlineEndpoints(OnlineEndpoints):
@@ -89,6 +92,7 @@ class LocalOnlineEndpoints(OnlineEndpoints):
         with self._locked(endpoint) as folder:
             old = read_json(folder, "config.json")
             config = json.loads(json.dumps(old)) if old else self._new_config(endpoint, folder)
+            config["keys"].setdefault(REPLAY_SLOT, secrets.token_urlsafe(32))  # older configs
             change(config)
             ServingSettings.from_dict(config, base_dir=folder)  # refuse a bad config up front
             write_json(folder, "config.json", config)
@@ -102,7 +106,7 @@ class LocalOnlineEndpoints(OnlineEndpoints):
             "deployments": {},
             "traffic": {},
             "mirror_traffic": {},
-            "keys": {slot: secrets.token_urlsafe(32) for slot in KEY_SLOTS},
+            "keys": {slot: secrets.token_urlsafe(32) for slot in (*KEY_SLOTS, REPLAY_SLOT)},
             "inference_log_dir": str(folder / "inference_log"),
         }
 
@@ -116,7 +120,8 @@ class LocalOnlineEndpoints(OnlineEndpoints):
         target: int | None = None,
     ) -> None:
         """`endpoint_processes.ensure_running` with this resource's startup timeout."""
-        ensure_running(endpoint, folder, config, reload, self.startup_timeout_s, target)
+        avoid = reserved_ports(Path(self.root), but=endpoint)  # stopped endpoints keep theirs
+        ensure_running(endpoint, folder, config, reload, self.startup_timeout_s, target, avoid)
 
     # -- interface -------------------------------------------------------------------------
     def create_or_update_deployment(
@@ -195,6 +200,7 @@ class LocalOnlineEndpoints(OnlineEndpoints):
                 "started": min((w["started"] for w in live if w.get("started")), default=None),
                 "target_workers": state["target_workers"],
                 "max_workers": self.max_workers,
+                "port": state["port"],  # the endpoint's address, kept while it is stopped
             },
         )
 
@@ -208,11 +214,18 @@ class LocalOnlineEndpoints(OnlineEndpoints):
         return [self.get(name) for name in names]
 
     def get_keys(self, endpoint):
-        return dict(self._config(endpoint)["keys"])
+        """{primary, secondary, replay}; an endpoint created before replay keys gets one."""
+        keys = self._config(endpoint)["keys"]
+        if REPLAY_SLOT not in keys:
+            self._apply(endpoint, lambda config: None)  # `_apply` adds it and reloads
+            keys = self._config(endpoint)["keys"]
+        return dict(keys)
 
     def regenerate_key(self, endpoint, slot):
-        if slot not in KEY_SLOTS:
-            raise EndpointError(f"key slot must be one of {KEY_SLOTS}, got {slot!r}")
+        if slot not in (*KEY_SLOTS, REPLAY_SLOT):
+            raise EndpointError(
+                f"key slot must be one of {(*KEY_SLOTS, REPLAY_SLOT)}, got {slot!r}"
+            )
 
         def change(config: dict[str, Any]) -> None:
             config["keys"][slot] = secrets.token_urlsafe(32)
@@ -221,7 +234,8 @@ class LocalOnlineEndpoints(OnlineEndpoints):
         return self.get_keys(endpoint)
 
     def start(self, endpoint: str) -> EndpointInfo:
-        """Start the configured number of workers on the current config (after a reboot)."""
+        """Start the configured number of workers on the current config (after a reboot),
+        on the endpoint's own port; EndpointError naming the port if another process has it."""
         with self._locked(endpoint) as folder:
             self._ensure_running(endpoint, folder, self._config(endpoint), reload=False)
         return self.get(endpoint)
@@ -230,7 +244,8 @@ class LocalOnlineEndpoints(OnlineEndpoints):
         with self._locked(endpoint) as folder:
             state = read_state(folder)
             terminate([w["pid"] for w in live_workers(folder, state)])
-            write_json(folder, "server.json", {**state, "port": None, "workers": []})
+            # The port stays recorded: `start` brings the endpoint back at the same address.
+            write_json(folder, "server.json", {**state, "workers": []})
 
     def scale(self, endpoint, workers):
         if not 1 <= workers <= self.max_workers:

@@ -4,7 +4,9 @@ Purpose: the process side of `LocalOnlineEndpoints` (resources/endpoint_local.py
 endpoint's workers are `python -m serving` processes sharing one 127.0.0.1 port
 (SO_REUSEPORT), each also on its own admin port; `server.json` in the endpoint folder records
 them as {port, target_workers, workers: [{pid, started, admin_port}]} (the older {pid, port}
-shape still reads, as one legacy worker without an admin port).
+shape still reads, as one legacy worker without an admin port). `port` is the endpoint's
+address: allocated once (`resources.endpoint_ports`), kept when it stops, reused when it
+starts again or a crashed worker is replaced.
 
 Constraints: the caller holds the endpoint folder's lock around `ensure_running` and any
 other change to server.json. A recorded PID counts only while its command line names this
@@ -18,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -31,16 +32,10 @@ import httpx
 import psutil
 
 from resources.endpoint import EndpointError
+from resources.endpoint_ports import allocate_port, free_port, port_is_free
 
 # Workers this process started; keeping the handles lets us reap them (no zombies).
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # -- files ------------------------------------------------------------------------------------
@@ -102,6 +97,29 @@ def is_worker(pid: int, folder: Path) -> bool:
 def live_workers(folder: Path, state: dict[str, Any]) -> list[dict[str, Any]]:
     """The recorded workers still running, oldest first."""
     return [w for w in state["workers"] if is_worker(w["pid"], folder)]
+
+
+def _dying(pid: int) -> bool:
+    """Whether `pid` is exiting (a zombie, its threads and sockets possibly not yet released)."""
+    if pid in _CHILDREN:
+        return _exists(pid)  # ours: waitpid answers only once every thread is gone
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def claim_port(endpoint: str, folder: Path, port: int, exited: list[int]) -> None:
+    """Wait while workers in `exited` are still dying, then require `port` to be free."""
+    deadline = time.monotonic() + 15
+    while not port_is_free(port):
+        if not any(_dying(pid) for pid in exited) or time.monotonic() > deadline:
+            raise EndpointError(
+                f"endpoint {endpoint} cannot start: its port {port} (scoring_uri "
+                f"http://127.0.0.1:{port}/score) is taken by another process; stop that "
+                f"process, or delete 'port' from {folder / 'server.json'} to move it"
+            )
+        time.sleep(0.05)
 
 
 def terminate(pids: list[int], timeout_s: float = 20.0) -> None:
@@ -203,22 +221,26 @@ def ensure_running(
     reload: bool,
     startup_timeout_s: float,
     target: int | None = None,
+    avoid: set[int] | None = None,
 ) -> None:
     """Reload the healthy workers, replace dead ones and start or stop to `target`.
 
     Each worker is reached on its own admin port (the shared port answers from any
     worker), and its reload is authorized with `config`'s keys, the ones it holds.
+    The shared port is server.json's: a new endpoint gets one (none of `avoid`, the
+    ports other endpoints keep) and keeps it; if another process holds it when no worker
+    runs, this raises EndpointError naming it instead of moving the endpoint.
     """
+    avoid = avoid or set()
     state = read_state(folder)
     if target is not None:
         state["target_workers"] = target
     target = state["target_workers"]
     live = live_workers(folder, state)
+    exited = [w["pid"] for w in state["workers"]]  # whatever is not kept below is gone
     healthy = [w for w in live if is_healthy(admin_port(state, w))]
     terminate([w["pid"] for w in live if w not in healthy])
-    if not healthy:
-        state["port"] = None
-    elif any(w.get("legacy") for w in healthy) and target > 1:
+    if healthy and any(w.get("legacy") for w in healthy) and target > 1:
         # A server from before workers cannot share its port: restart it once.
         terminate([w["pid"] for w in healthy])
         healthy = []
@@ -232,7 +254,10 @@ def ensure_running(
                 ]
             if refusals:
                 raise EndpointError(f"endpoint {endpoint} refused the reload: {refusals[0]}")
-        state["port"] = state["port"] or free_port()
+        # The endpoint's address: allocated once, kept across stop, start and crashes.
+        state["port"] = state["port"] or allocate_port(avoid)
+        if not healthy:
+            claim_port(endpoint, folder, state["port"], exited)
         if len(healthy) < target:
             state["workers"] = healthy + spawn_workers(
                 endpoint, folder, state["port"], target - len(healthy), startup_timeout_s

@@ -16,10 +16,13 @@ from typing import Any, Literal
 
 import dagster as dg
 
+from resources.approvals_store import LocalApprovalStore
+from resources.approvals_store_azure import AzureBlobApprovalStore
 from resources.clock import Clock
 from resources.compute import AzureMLCompute, SubprocessCompute
 from resources.endpoint_local import LocalOnlineEndpoints
 from resources.governance import Governance
+from resources.identity import EntraIdentity, LocalIdentity
 from resources.lake import AzureBlobLake, LocalLake
 from resources.notify import Notifier, OutboxNotifier, WebhookNotifier
 from resources.registry import AzureMLRegistry, LocalMlflowRegistry
@@ -57,9 +60,14 @@ def local_resources(home: Path) -> dict[str, Any]:
         ),
         "compute": SubprocessCompute(),
         "endpoints": LocalOnlineEndpoints(root=str(home / "endpoints")),
-        "governance": Governance(audit_path=str(home / "governance" / "audit.jsonl")),
+        "governance": Governance(
+            audit_path=str(home / "governance" / "audit.jsonl"),
+            anchor_path=str(home / "mlflow" / "audit-anchors.db"),  # next to mlflow-prod.db
+        ),
         "notifier": notifier_for(home),
         "clock": Clock(),
+        "approvals": LocalApprovalStore(path=str(home / "governance" / "approvals.db")),
+        "identity": LocalIdentity(),
     }
 
 
@@ -87,9 +95,19 @@ def azure_resources() -> dict[str, Any]:
         # Managed online endpoints arrive with the Azure issue; until then the scoring
         # server runs next to the Dagster deployment.
         "endpoints": LocalOnlineEndpoints(root=str(mlops_home() / "endpoints")),
-        "governance": Governance(audit_path=str(mlops_home() / "governance" / "audit.jsonl")),
+        "governance": Governance(
+            audit_path=str(mlops_home() / "governance" / "audit.jsonl"),
+            anchor_path=str(mlops_home() / "mlflow" / "audit-anchors.db"),
+            anchor_container=dg.EnvVar("MLOPS_AUDIT_ANCHOR_CONTAINER"),  # immutability policy
+            anchor_account_url=dg.EnvVar("MLOPS_LAKE_ACCOUNT_URL"),
+        ),
         "notifier": notifier_for(mlops_home()),
         "clock": Clock(),
+        "approvals": AzureBlobApprovalStore(
+            container=dg.EnvVar("MLOPS_GOVERNANCE_CONTAINER"),
+            account_url=dg.EnvVar("MLOPS_LAKE_ACCOUNT_URL"),
+        ),
+        "identity": EntraIdentity(),
     }
 
 

@@ -1,9 +1,13 @@
-"""Approval sensor: a recorded human approval requests the promotion run.
+"""Approval sensor: a verified approval record requests the promotion run.
 
-Reads the dev registry's approval tags (written by `mlops approve` or the
-`approval` asset) and requests one run of promotion + production deployment
-per approval. The run key is the approval id, so one approval never launches
-two runs, whatever the cursor; the cursor only skips approvals already seen.
+Reads approvals from the approvals store (written by `mlops approve`), never
+registry tags, and requests one run of promotion + production deployment per
+approval that passes `verify_promotion` under the policy in force: the same
+check the promotion asset repeats when it runs. An approval that fails it
+requests nothing; the skip reason says why (the sensor only decides: audit
+records are written by runs). The run key is the approval id, so one approval
+never launches two runs, whatever the cursor; the cursor only skips approvals
+already requested.
 """
 
 import json
@@ -11,6 +15,8 @@ import json
 import dagster as dg
 
 from mlops_core.spec import ScenarioSpec
+from resources.approvals_store import ApprovalStore
+from resources.governance import Governance
 from resources.registry import ModelRegistry
 
 
@@ -22,33 +28,48 @@ def build_approval_sensor(spec: ScenarioSpec, job_name: str) -> dg.SensorDefinit
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"Promote and deploy {spec.model_name} when a person approves a version.",
     )
-    def approval_sensor(context: dg.SensorEvaluationContext, registry: ModelRegistry):
-        from mlops_core.governance import approved_unpromoted
+    def approval_sensor(
+        context: dg.SensorEvaluationContext,
+        registry: ModelRegistry,
+        approvals: ApprovalStore,
+        governance: Governance,
+    ):
+        from mlops_core.governance import PolicyError, PolicyOverrideRefused
+        from mlops_core.governance.promotion import promotable
 
+        try:
+            policy = governance.decision_policy()
+        except (PolicyOverrideRefused, PolicyError) as err:
+            return dg.SkipReason(f"no promotion of {spec.model_name}: {err}")
+        passing, refused = promotable(
+            approvals, registry, policy, governance.audit(), spec.model_name
+        )
+        for check in refused:
+            context.log.warning(f"approval not promotable: {check.reason}")
         seen = set(json.loads(context.cursor)) if context.cursor else set()
-        waiting = [r for r in approved_unpromoted(registry, spec.model_name) if r["approval_id"]]
-        new = [r for r in waiting if r["approval_id"] not in seen]
+        waiting = [c.approval for c in passing if c.approval is not None]
+        new = [a for a in waiting if a["approval_id"] not in seen]
         if not new:
-            return dg.SkipReason(f"no new approval of {spec.model_name}")
+            why = "; ".join(c.reason for c in refused)
+            return dg.SkipReason(
+                f"no new verified approval of {spec.model_name}" + (f" ({why})" if why else "")
+            )
+        op = f"{spec.name}__promoted_model"
         requests = [
             dg.RunRequest(
-                run_key=f"promote-{r['approval_id']}",
-                run_config={
-                    "ops": {
-                        f"{spec.name}__promoted_model": {"config": {"dev_version": r["version"]}}
-                    }
-                },
+                run_key=f"promote-{a['approval_id']}",
+                run_config={"ops": {op: {"config": {"dev_version": a["dev_version"]}}}},
                 tags={
                     "scenario": spec.name,
-                    "mlops/approval_id": r["approval_id"],
-                    "mlops/approved_by": r["approval_by"],
-                    "mlops/dev_version": r["version"],
+                    "mlops/approval_id": a["approval_id"],
+                    "mlops/approved_by": a["user"],
+                    "mlops/dev_version": a["dev_version"],
                 },
             )
-            for r in new
+            for a in new
         ]
         # Keep only ids still waiting: the cursor stays small as approvals get promoted.
-        cursor = sorted({r["approval_id"] for r in waiting})
+        cursor = sorted({a["approval_id"] for a in waiting})
         return dg.SensorResult(run_requests=requests, cursor=json.dumps(cursor))
 
     return approval_sensor

@@ -2,7 +2,8 @@
 
 `--config` defaults to `$MLOPS_SERVING_CONFIG`. One process, one event loop
 (uvloop and httptools when installed). Exits with status 2 and a one-line reason
-when the config or a model cannot be loaded.
+when the config or a model cannot be loaded. Slow clients are cut off by the
+config's header and body deadlines (`serving.guard`, `serving.body`).
 
 Scale out on one host with `--reuse-port`: every worker process binds its own
 listening socket to the same (host, port) with SO_REUSEPORT and the kernel spreads
@@ -39,6 +40,7 @@ from typing import Any
 import uvicorn
 
 from serving.app import create_app
+from serving.guard import guarded_protocol
 from serving.scoring.model import ModelLoadError
 from serving.settings import CONFIG_ENV, ConfigError, ServingSettings
 
@@ -139,6 +141,16 @@ def _listener(host: str, port: int, reuse_port: bool) -> socket.socket:
     return sock
 
 
+def _http_protocol() -> type[asyncio.Protocol]:
+    if importlib.util.find_spec("httptools"):
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+        return HttpToolsProtocol
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    return H11Protocol
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m serving",
@@ -195,6 +207,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"serving: {exc}", file=sys.stderr)
         return 2
     gate = DrainGate(app)
+    state = app.state.server
+
+    def limits() -> tuple[float, float]:  # the current config's, so a reload applies
+        settings = state.runtime.settings
+        return settings.header_timeout_s, settings.body_timeout_s
+
     config = uvicorn.Config(
         gate if args.reuse_port else app,
         host=args.host,
@@ -204,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         lifespan="on",
         timeout_graceful_shutdown=10,
         loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
-        http="httptools" if importlib.util.find_spec("httptools") else "h11",
+        http=guarded_protocol(_http_protocol(), limits),
     )
     if not listeners:
         uvicorn.Server(config).run()

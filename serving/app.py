@@ -3,7 +3,8 @@
 Routes:
 - `POST /score`        Azure ML managed online endpoint shape; answers a JSON list.
 - `POST /invocations`  `mlflow models serve` shapes; answers {"predictions": [...]}.
-- `GET /health`        liveness and readiness with deployments and model versions (no key).
+- `GET /health`        liveness and readiness (no key); with a key also deployments,
+                       model paths and versions, signatures.
 - `GET /ping`          MLflow's liveness probe (`ScoringServerClient.wait_server_ready`).
 - `GET /metrics`       Prometheus text format (no key).
 - `POST /-/reload`     re-read the config file (key required); SIGHUP does the same.
@@ -55,7 +56,18 @@ def create_app(settings: ServingSettings) -> Starlette:
         return await score(request, state, "mlflow")
 
     async def health(request: Request) -> Response:
-        return _json(state.health())
+        # Probes get liveness and readiness; what is served (paths, versions) needs a key.
+        header = request.headers.get("authorization")
+        if header is None:
+            return _json({"status": "ok", "ready": True})
+        if not state.runtime.authorized(header):
+            return error_response(
+                401,
+                "unauthorized",
+                "health details need a current endpoint key; send no key for liveness only",
+                {"www-authenticate": "Bearer"},
+            )
+        return _json({**state.health(), "ready": True})
 
     async def ping(request: Request) -> Response:
         return Response(b"\n", media_type="application/json")

@@ -29,5 +29,9 @@ class ApiError(Exception):
 def error_response(
     status: int, code: str, message: str, headers: Mapping[str, str] | None = None
 ) -> Response:
-    body = orjson.dumps({"error": {"code": code, "message": message}})
+    try:
+        body = orjson.dumps({"error": {"code": code, "message": message}})
+    except orjson.JSONEncodeError:  # a message quoting client text that is no valid Unicode
+        safe = message.encode("utf-8", "backslashreplace").decode("utf-8")
+        body = orjson.dumps({"error": {"code": code, "message": safe}})
     return Response(body, status_code=status, headers=headers, media_type="application/json")

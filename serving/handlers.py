@@ -1,11 +1,13 @@
 """The scoring request path shared by `POST /score` (Azure ML) and `/invocations` (MLflow).
 
-Order of checks, cheapest first: request id, key (401), deployment (404 for an
-unknown pinned name), content type (415), body size (413), JSON (400), shape and
-signature (400). Then the model (500 if it raises on valid input), the inference
-log row (the answer waits until it is durable; 503 if it cannot be written), and
-the answer: a JSON list for /score (as Azure ML returns for an MLflow model),
-`{"predictions": [...]}` for /invocations (as `mlflow models serve` does).
+Order of checks, cheapest first: request id, key (401), event date (403 without
+the replay key, 400, 422 outside the window; `serving.replay`), deployment (404 for
+an unknown pinned name), content type (415), body size (413) and time (408), JSON
+(400; `serving.body`), shape and signature (400). Then the model (500 if it
+raises on valid input), the inference log row (the answer waits until it is
+durable; 503 if it cannot be written), and the answer: a JSON list for /score
+(as Azure ML returns for an MLflow model), `{"predictions": [...]}` for
+/invocations (as `mlflow models serve` does).
 
 Design constraints: no pandas and no per-value Python work here; one orjson
 parse, one `Table`, one set of typed columns per request. Every failure path
@@ -16,7 +18,6 @@ produce a 5xx.
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 import time
 import uuid
@@ -24,70 +25,22 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import orjson
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 
 from serving.batching import ModelError
+from serving.body import check_content_type, decode_json, read_body
 from serving.collector import LogWriteError
 from serving.errors import ApiError, error_response
+from serving.replay import event_date as replay_date
 from serving.runtime import Deployment, Runtime
 from serving.scoring.errors import InputError
 from serving.scoring.parsing import Table, parse_azureml, parse_mlflow
 from serving.state import ServerState
 
 Format = Literal["azureml", "mlflow"]
-_REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
-# Replayed or backfilled traffic may carry its business date; the log files it by that day.
-EVENT_DATE_HEADER = "x-mlops-event-date"
-_EVENT_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_REQUEST_ID = re.compile(r"[\x21-\x7e]{1,128}")
 _DUMP = orjson.OPT_SERIALIZE_NUMPY
-
-
-def decode_json(body: bytes) -> Any:
-    if not body:
-        raise InputError("malformed_json", "the request body is empty")
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        # Python's json (so MLflow's own client) writes NaN and Infinity for odd floats;
-        # parse those like `mlflow models serve` does and let the schema judge the values.
-        if b"NaN" in body or b"Infinity" in body:
-            try:
-                return json.loads(body)
-            except ValueError:
-                pass
-        raise InputError("malformed_json", f"the body is not valid JSON: {exc}") from None
-
-
-def _check_content_type(header: str | None) -> None:
-    mime, _, params = (header or "").partition(";")
-    charset = params.strip().lower().replace('"', "")
-    if mime.strip().lower() != "application/json" or charset not in ("", "charset=utf-8"):
-        raise ApiError(
-            415,
-            "unsupported_media_type",
-            f"send the body as 'application/json' (UTF-8); got {header!r}",
-        )
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > limit:
-        raise ApiError(
-            413,
-            "payload_too_large",
-            f"the body is {length} bytes; this endpoint accepts at most {limit}",
-        )
-    chunks, size = [], 0
-    try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise ApiError(413, "payload_too_large", f"the body exceeds {limit} bytes")
-            chunks.append(chunk)
-    except ClientDisconnect:
-        raise ApiError(400, "client_disconnected", "the client went away mid-body") from None
-    return b"".join(chunks)
 
 
 def _row(
@@ -161,16 +114,6 @@ async def _mirror(
     state.metrics.observe_mirror(name, status)
 
 
-def _valid_date(text: str) -> bool:
-    if not _EVENT_DATE.match(text):
-        return False
-    try:
-        datetime.strptime(text, "%Y-%m-%d")
-    except ValueError:
-        return False
-    return True
-
-
 async def score(request: Request, state: ServerState, fmt: Format) -> Response:
     """Answer one scoring request (never raises)."""
     started, received = time.perf_counter(), time.time()
@@ -180,13 +123,9 @@ async def score(request: Request, state: ServerState, fmt: Format) -> Response:
     reply_headers = {"x-request-id": request_id}
     deployment: Deployment | None = None
     pinned: str | None = None
-    event_date = headers.get(EVENT_DATE_HEADER)
+    event_date: str | None = None
     try:
-        if event_date is not None and not _valid_date(event_date):
-            raise ApiError(
-                400, "invalid_event_date", f"{EVENT_DATE_HEADER} must be a date YYYY-MM-DD"
-            )
-        if not _REQUEST_ID.match(request_id):
+        if not _REQUEST_ID.fullmatch(request_id):
             reply_headers["x-request-id"] = request_id = str(uuid.uuid4())
             raise ApiError(
                 400, "invalid_request_id", "x-request-id must be 1-128 printable ASCII characters"
@@ -198,11 +137,16 @@ async def score(request: Request, state: ServerState, fmt: Format) -> Response:
                 "send 'Authorization: Bearer <key>' with one of the endpoint's keys",
                 {"www-authenticate": "Bearer"},
             )
+        event_date = replay_date(runtime.settings, headers)  # 403/400/422 (serving.replay)
         pinned = headers.get("azureml-model-deployment")
         deployment = runtime.resolve(pinned, request_id)
         reply_headers["azureml-model-deployment"] = deployment.name
-        _check_content_type(headers.get("content-type"))
-        payload = decode_json(await _read_body(request, runtime.settings.max_body_bytes))
+        check_content_type(headers.get("content-type"))
+        limits = runtime.settings
+        body = await read_body(
+            request, limits.max_body_bytes, limits.max_drain_bytes, limits.body_timeout_s
+        )
+        payload = decode_json(body)
         table = parse_azureml(payload) if fmt == "azureml" else parse_mlflow(payload)
         arrays = deployment.model.schema.to_arrays(table)
     except (ApiError, InputError) as exc:

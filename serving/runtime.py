@@ -79,7 +79,10 @@ class Runtime:
         self.deployments = dict(deployments)
         self.writer = writer
         self.router = Router(settings.traffic, settings.mirror_traffic)
-        self._keys = tuple(key.encode() for key in settings.keys.values())
+        # Scoring keys only: the replay key (serving.replay) authorizes nothing by itself.
+        self._keys = tuple(
+            key.encode() for slot, key in settings.keys.items() if slot in ("primary", "secondary")
+        )
 
     def authorized(self, header: str | None) -> bool:
         """Whether `Authorization: Bearer <key>` carries one of the endpoint's keys."""

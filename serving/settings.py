@@ -8,8 +8,15 @@ reload it (POST /-/reload or SIGHUP, see `serving.app`). Shape:
     {"endpoint": "classical-online",
      "deployments": {"blue": {"model_path": "...", "model_name": "...", "model_version": "3"}},
      "traffic": {"blue": 100}, "mirror_traffic": {"green": 10},
-     "keys": {"primary": "...", "secondary": "..."},
-     "inference_log_dir": "...", "max_body_bytes": 1048576}
+     "keys": {"primary": "...", "secondary": "...", "replay": "..."},
+     "inference_log_dir": "...", "max_body_bytes": 1048576,
+     "header_timeout_s": 10.0, "body_timeout_s": 30.0, "max_drain_bytes": 16777216,
+     "event_date_earliest": "2000-01-01", "event_date_max_days_ahead": 1}
+
+Clients score with the primary or secondary key. The optional replay key is a second
+credential a replaying client sends (`x-mlops-replay-key`) to file its traffic under a
+business day (`x-mlops-event-date`, from `event_date_earliest` to today plus
+`event_date_max_days_ahead`); it does not authorize scoring by itself.
 
 Relative paths are relative to the config file. The pydantic models below validate
 everything (strict types, unknown keys refused); `ConfigError` carries every problem,
@@ -22,6 +29,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, NotRequired
 
@@ -42,6 +50,7 @@ from typing_extensions import TypedDict  # pydantic refuses typing.TypedDict bef
 
 CONFIG_ENV = "MLOPS_SERVING_CONFIG"
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,31}$")  # Azure ML endpoint/deployment names
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _KEY = re.compile(r"^[\x21-\x7e]+$")  # printable ASCII without spaces: it travels in a header
 # Strict: a JSON 100.0 or true is not a percent, "3" and 3 are not the same version.
 _STRICT = ConfigDict(strict=True, extra="forbid", frozen=True)
@@ -63,6 +72,22 @@ def _key(value: str) -> str:
     return value
 
 
+def parse_date(value: str) -> date | None:
+    """A calendar date written YYYY-MM-DD, or None for anything else."""
+    if not _DATE.fullmatch(value):
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def _date(value: str) -> str:
+    if parse_date(value) is None:
+        raise ValueError(f"must be a date YYYY-MM-DD, got {value!r}")
+    return value
+
+
 def _resolve(value: str, info: ValidationInfo) -> str:
     """Relative to the config file's folder (`base_dir` in the validation context)."""
     base = Path((info.context or {}).get("base_dir", "."))
@@ -73,14 +98,20 @@ Name = Annotated[str, AfterValidator(_name)]
 Key = Annotated[str, AfterValidator(_key)]
 Percent = Annotated[int, Field(ge=0, le=100)]
 LocalPath = Annotated[str, Field(min_length=1)]
+IsoDate = Annotated[str, AfterValidator(_date)]
+Seconds = Annotated[float, Field(gt=0, le=3600)]
 
 
 @with_config(_STRICT)
 class Keys(TypedDict):
-    """Either key is accepted, so clients can move to a new one before the old one goes."""
+    """Either key is accepted, so clients can move to a new one before the old one goes.
+
+    `replay` is no scoring key: it only lets a request set its event date.
+    """
 
     primary: Key
     secondary: NotRequired[Key]
+    replay: NotRequired[Key]
 
 
 class DeploymentSettings(BaseModel):
@@ -113,6 +144,16 @@ class ServingSettings(BaseModel):
     inference_log_dir: LocalPath
     mirror_traffic: dict[str, Percent] = Field(default_factory=dict)
     max_body_bytes: Annotated[int, Field(gt=0)] = 1 << 20
+    # A body over max_body_bytes is read and discarded up to this size before the 413,
+    # so a client that sends its whole body before reading gets the answer, not a reset.
+    max_drain_bytes: Annotated[int, Field(ge=0)] = 16 << 20
+    # Slow clients: the headers of a request must arrive within header_timeout_s of its
+    # first byte (or of the connection), its body within body_timeout_s of the headers.
+    header_timeout_s: Seconds = 10.0
+    body_timeout_s: Seconds = 30.0
+    # x-mlops-event-date (with the replay key) must lie in [earliest, today + max_days_ahead].
+    event_date_earliest: IsoDate = "2000-01-01"
+    event_date_max_days_ahead: Annotated[int, Field(ge=0, le=366)] = 1
     # The file it came from (what a reload re-reads); not part of what is served.
     _source: str | None = PrivateAttr(default=None)
 

@@ -25,7 +25,10 @@ def test_data_job_lands_and_validates_every_day(landed, stores):
     result = landed[1]
     assert result.success
     checks = result.get_asset_check_evaluations()
-    assert sorted(c.check_name for c in checks) == ["nulls", "ranges", "row_count", "schema"]
+    assert sorted(c.check_name for c in checks) == [
+        "label_rate", "nulls", "physical_ranges", "ranges",
+        "reference_codes", "row_count", "schema", "timestamps",
+    ]  # fmt: skip
     assert all(c.passed for c in checks)
     lake = stores["lake"]
     assert len(lake.list("validated/classical/flights")) == 59

@@ -32,7 +32,6 @@ from mlops_assets.scenarios.classical.features import (
 )
 from mlops_assets.scenarios.classical.features import build_features
 from mlops_assets.scenarios.classical.source import flights_for_day
-from mlops_core.governance.decisions import record_decision
 from mlops_core.probes import azureml_payload
 from mlops_core.results import CostSummary, EndpointHealth
 from resources.clock import Clock
@@ -41,6 +40,7 @@ from sensors.budget import budget_sensor
 from sensors.drift import build_drift_sensor
 from sensors.infra import build_infra_sensor
 from tests.conftest import make_stores, stop_endpoints
+from tests.governance.helpers import approve, governed
 from tests.helpers import QUIET, champion_holdout, defs_with, metadata, train
 from tests.monitoring.evidently_compare import evidently_drift
 
@@ -54,15 +54,12 @@ world_cursor: dict = {}  # the drift sensor's cursor, carried from one test to t
 @pytest.fixture(scope="module")
 def world(tmp_path_factory, landed):
     home = tmp_path_factory.mktemp("monitoring") / "mlops"
-    resources = make_stores(home, landed[0])
+    resources = governed(make_stores(home, landed[0]), home)  # the test policy
     resources["notifier"] = OutboxNotifier(outbox_path=str(home / "outbox.jsonl"))
     with dg.instance_for_test() as instance:
         defs = defs_with(resources)
         assert train(defs, instance).success
-        record_decision(
-            resources["registry"], resources["governance"], SPEC.model_name, "1", "priya",
-            "approve", "monitoring test",
-        )  # fmt: skip
+        approve(resources, SPEC.model_name, "1", "priya", reason="monitoring test")
         promote = defs.resolve_job_def("classical_promotion_job").execute_in_process(
             instance=instance, run_config=QUIET
         )
@@ -75,7 +72,7 @@ def send_day(resources, frame: pd.DataFrame, day: str, batch: int = 25) -> dict[
     """Score `frame` through the production endpoint as traffic of `day`; labels by request."""
     endpoints, truth = resources["endpoints"], {}
     info = endpoints.get(SPEC.online_endpoint)
-    key = endpoints.get_keys(SPEC.online_endpoint)["primary"]
+    keys = endpoints.get_keys(SPEC.online_endpoint)  # replay: may set x-mlops-event-date
     with httpx.Client(timeout=30) as client:
         for start in range(0, len(frame), batch):
             chunk = frame.iloc[start : start + batch]
@@ -83,8 +80,8 @@ def send_day(resources, frame: pd.DataFrame, day: str, batch: int = 25) -> dict[
             response = client.post(
                 info.scoring_uri,
                 json=azureml_payload(SPEC.codec.request_batch(chunk)),
-                headers={"Authorization": f"Bearer {key}", "x-request-id": rid,
-                         "x-mlops-event-date": day},
+                headers={"Authorization": f"Bearer {keys['primary']}", "x-request-id": rid,
+                         "x-mlops-event-date": day, "x-mlops-replay-key": keys["replay"]},
             )  # fmt: skip
             assert response.status_code == 200, response.text
             truth[rid] = chunk["late"].tolist()

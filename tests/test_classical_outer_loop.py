@@ -16,38 +16,37 @@ import dagster as dg
 import httpx
 import pytest
 
-from mlops_assets.deployment.approval import ApprovalRefused, record_decision
 from mlops_assets.deployment.batch_predictions import predictions_path
 from mlops_assets.scenarios.classical import SPEC
 from mlops_assets.scenarios.classical.data_assets import validated_path
 from mlops_core.governance import PermissionDenied
+from mlops_core.governance.decisions import ApprovalRefused
 from mlops_core.probes import azureml_payload
 from sensors.approvals import build_approval_sensor
 from tests.conftest import make_stores, stop_endpoints
+from tests.governance import helpers as governance
 from tests.helpers import QUIET, champion_holdout, defs_with, metadata, train
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory, landed):
-    resources = make_stores(tmp_path_factory.mktemp("outer") / "mlops", landed[0])
+    home = tmp_path_factory.mktemp("outer") / "mlops"
+    resources = governance.governed(make_stores(home, landed[0]), home)  # the test policy
     with dg.instance_for_test() as instance:
         yield resources, defs_with(resources), instance
     stop_endpoints(resources)
 
 
 def approve(resources, version: str, user: str = "priya") -> dict:
-    return record_decision(
-        resources["registry"], resources["governance"], SPEC.model_name, version, user,
-        "approve", "holdout AUC and slices reviewed",
-    )  # fmt: skip
+    """`mlops approve` by the OS account the test policy maps to `user`."""
+    return governance.approve(resources, SPEC.model_name, version, user)
 
 
 def promote_via_sensor(resources, defs, instance, ops: dict | None = None):
     """Evaluate the approval sensor and run what it requests; returns (requests, results)."""
     sensor = build_approval_sensor(SPEC, "classical_promotion_job")
-    with dg.build_sensor_context(
-        instance=instance, resources={"registry": resources["registry"]}
-    ) as ctx:
+    sensor_resources = {k: resources[k] for k in ("registry", "approvals", "governance")}
+    with dg.build_sensor_context(instance=instance, resources=sensor_resources) as ctx:
         result = sensor(ctx)
     requests = getattr(result, "run_requests", None) or []  # SkipReason has none
     runs = []
@@ -83,13 +82,12 @@ def test_unauthorized_approval_is_refused_and_audited(world):
 
 def test_approval_needs_passed_staging(world):
     resources, *_ = world
-    client = resources["registry"].client("dev")
-    client.set_model_version_tag(SPEC.model_name, "1", "mlops.staging", "failed")
-    try:
-        with pytest.raises(ApprovalRefused, match="has not passed staging"):
-            approve(resources, "1")
-    finally:
-        client.set_model_version_tag(SPEC.model_name, "1", "mlops.staging", "passed")
+    store = resources["approvals"]
+    assert store.staging_results(SPEC.model_name, "1")[-1]["outcome"] == "passed"
+    governance.staging(store, SPEC.model_name, "1", outcome="failed")  # a re-test failed
+    with pytest.raises(ApprovalRefused, match="has not passed staging"):
+        approve(resources, "1")
+    governance.staging(store, SPEC.model_name, "1")  # and the next one passed
 
 
 def test_approval_sensor_promotes_and_deploys_exactly_once(world):

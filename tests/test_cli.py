@@ -3,13 +3,20 @@ trail and a running scoring server, all under a temporary MLOPS_HOME.
 
 Protects: the exit-code contract (0 ok, 1 refused/failed with the message on
 stderr, 2 usage errors), RBAC refusals that name the persona and are audited,
-the staging gate on approval, JSON output that parses, traffic-split
-validation before anything is touched, audited key rotation and traffic
-shifts, and a `--help` that starts without MLflow or Dagster.
+the caller taken from the OS account (never from `--as`, which only narrows),
+a swapped `$MLOPS_RBAC_POLICY` refused, the staging gate on approval, JSON
+output that parses, traffic-split validation before anything is touched,
+audited key display, key rotation, traffic shifts and server stops, and a
+`--help` that starts without MLflow or Dagster.
+
+Identity is injected where the product reads it: the test policy (bound in
+code, as a deployment binds its policy) maps the OS account `<user>-os` to each
+policy user, and `resources.identity.os_account` is replaced per test.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -24,10 +31,13 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+import resources.env
+import resources.identity
 from mlops_cli import main
-from mlops_core.governance import AuditTrail
+from resources.approvals_store import LocalApprovalStore
 from resources.endpoint_local import LocalOnlineEndpoints
 from resources.registry import LocalMlflowRegistry
+from tests.governance.helpers import governed, os_name, registration, staging, write_policy
 
 MODEL = "cli-model"
 ENDPOINT = "t-online"
@@ -53,13 +63,21 @@ def home(tmp_path_factory) -> Path:
     client.log_metric(run.info.run_id, "roc_auc_test", 0.91)
     client.log_artifacts(run.info.run_id, str(root / "model"), "model")
     uri = f"{run.info.artifact_uri}/model"
+    store = LocalApprovalStore(path=str(root / "governance" / "approvals.db"))  # resources_for's
     for version in ("1", "2", "3", "4"):
         tags = {**LINEAGE, "mlops.mlflow_run_id": run.info.run_id}
         registry.register(MODEL, uri, run.info.run_id, tags, alias="challenger")
+        registration(store, MODEL, version, run.info.run_id)
         if version != "3":  # v3 never passed staging
-            client.set_model_version_tag(MODEL, version, "mlops.staging", "passed")
+            staging(store, MODEL, version)
+            client.set_model_version_tag(MODEL, version, "mlops.staging", "passed")  # display
     client.set_model_version_tag(MODEL, "4", "mlops.verdict", "approved")
     return root
+
+
+def as_os(monkeypatch, user: str) -> None:
+    """The CLI's caller is now the OS account the test policy maps to `user`."""
+    monkeypatch.setattr(resources.identity, "os_account", lambda: os_name(user))
 
 
 @pytest.fixture(autouse=True)
@@ -67,6 +85,9 @@ def env(home, monkeypatch) -> None:
     monkeypatch.setenv("MLOPS_HOME", str(home))
     for var in ("MLOPS_ENV", "MLOPS_RBAC_POLICY"):
         monkeypatch.delenv(var, raising=False)
+    real = resources.env.local_resources
+    monkeypatch.setattr(resources.env, "local_resources", lambda h: governed(real(h), h))
+    as_os(monkeypatch, "nobody")
 
 
 @pytest.fixture(scope="module")
@@ -118,15 +139,16 @@ def test_every_command_has_help_with_the_output_option(capsys, path):
 
 def test_usage_errors_exit_2(capsys):
     assert run(capsys, "model")[0] == 2  # a group needs a command
-    code, _, err = run(capsys, "approve", MODEL, "1", "--reason", "r")
-    assert code == 2 and "--as" in err
+    code, _, err = run(capsys, "approve", MODEL, "1")
+    assert code == 2 and "--reason" in err
     code, _, err = run(capsys, "model", "list", "-o", "yaml")
     assert code == 2 and "invalid choice" in err
 
 
 # -- approvals ----------------------------------------------------------------------------
-def test_unauthorized_approve_names_the_persona_and_is_audited(capsys):
-    code, out, err = run(capsys, "approve", MODEL, "1", "--as", "alice", "--reason", "looks good")
+def test_unauthorized_approve_names_the_persona_and_is_audited(capsys, monkeypatch):
+    as_os(monkeypatch, "alice")
+    code, out, err = run(capsys, "approve", MODEL, "1", "--reason", "looks good")
     assert code == 1 and out == ""
     assert "alice (data_scientist) may not approve_model in prod" in err
     assert "project_lead" in err  # says who may
@@ -134,11 +156,38 @@ def test_unauthorized_approve_names_the_persona_and_is_audited(capsys):
     assert (record["actor"], record["persona"], record["outcome"]) == (
         "alice", "data_scientist", "denied"
     )  # fmt: skip
+    assert record["caller"] == "os:alice-os" and len(record["policy_hash"]) == 64
 
 
-def test_authorized_approve_tags_the_version(capsys, home):
-    record = run_json(capsys, "approve", MODEL, "2", "--as", "priya", "--reason", "AUC up")
+def test_as_names_only_yourself_and_refusals_are_audited(capsys, monkeypatch):
+    as_os(monkeypatch, "alice")
+    code, _, err = run(capsys, "approve", MODEL, "1", "--as", "priya", "--reason", "mine now")
+    assert code == 1 and "never name someone else" in err
+    code, _, err = run(capsys, "approve", MODEL, "1", "--as", "", "--reason", "nobody")
+    assert code == 1 and "empty --as" in err
+    records = run_json(capsys, "audit", "--target", f"{MODEL}:1", "--limit", "2")
+    assert [(r["actor"], r["caller"], r["outcome"]) for r in records] == [
+        ("os:alice-os", "os:alice-os", "denied"), ("priya", "os:alice-os", "denied")
+    ]  # fmt: skip
+
+
+def test_a_swapped_policy_is_refused_and_audited(capsys, monkeypatch, tmp_path):
+    monkeypatch.undo()  # the packaged policy, as a deployment without code-bound policy has
+    monkeypatch.setenv("MLOPS_HOME", str(tmp_path))
+    own = write_policy(tmp_path / "own.yaml", lambda r: r["users"].update(mallory="project_lead"))
+    monkeypatch.setenv("MLOPS_RBAC_POLICY", str(own))
+    code, _, err = run(capsys, "approve", MODEL, "1", "--reason", "mine")
+    assert code == 1 and "allow_policy_override: false" in err
+    [record] = run_json(capsys, "audit")
+    assert record["outcome"] == "denied"
+    assert record["policy_hash"] == hashlib.sha256(own.read_bytes()).hexdigest()
+
+
+def test_authorized_approve_tags_the_version(capsys, home, monkeypatch):
+    as_os(monkeypatch, "priya")
+    record = run_json(capsys, "approve", MODEL, "2", "--reason", "AUC up")
     assert record["decision"] == "approved" and record["persona"] == "project_lead"
+    assert record["caller"] == "os:priya-os"
     client = LocalMlflowRegistry(root=str(home / "mlflow")).client("dev")
     assert client.get_model_version(MODEL, "2").tags["mlops.approval"] == "approved"
 
@@ -147,12 +196,14 @@ def test_authorized_approve_tags_the_version(capsys, home):
     assert shown["tags"]["mlops.approval_by"] == "priya"
     assert LINEAGE.items() <= shown["tags"].items()
     # one decision per version: a second one is refused
-    code, _, err = run(capsys, "reject", MODEL, "2", "--as", "olivia", "--reason", "no")
+    as_os(monkeypatch, "olivia")
+    code, _, err = run(capsys, "reject", MODEL, "2", "--reason", "no")
     assert code == 1 and "already approved by priya" in err
 
 
-def test_approve_without_staging_is_refused(capsys):
-    code, _, err = run(capsys, "approve", MODEL, "3", "--as", "priya", "--reason", "ship it")
+def test_approve_without_staging_is_refused(capsys, monkeypatch):
+    as_os(monkeypatch, "priya")
+    code, _, err = run(capsys, "approve", MODEL, "3", "--reason", "ship it")
     assert code == 1 and "has not passed staging" in err and "staging_deployment" in err
     [record] = run_json(capsys, "audit", "--target", f"{MODEL}:3", "--action", "approve")
     assert record["outcome"] == "denied"
@@ -194,53 +245,75 @@ def test_bad_traffic_split_is_a_usage_error(capsys, spec, message):
     assert code == 2 and message in err
 
 
-def test_endpoint_list_show_and_keys(capsys, endpoint):
+def test_endpoint_list_show_and_keys(capsys, endpoint, monkeypatch):
     [listed] = run_json(capsys, "endpoint", "list")
     assert listed["name"] == ENDPOINT and listed["running"]
     assert listed["scoring_uri"].startswith("http://127.0.0.1:")
     assert listed["deployments"]["green"]["model_version"] == "2"
     assert run_json(capsys, "endpoint", "show", ENDPOINT)["live_deployment"] == "blue"
+    as_os(monkeypatch, "alice")
+    code, out, err = run(capsys, "endpoint", "keys", ENDPOINT)
+    assert code == 1 and out == "" and "may not manage_endpoint_keys in prod" in err
+    as_os(monkeypatch, "sam")
     keys = run_json(capsys, "endpoint", "keys", ENDPOINT)
-    assert set(keys) == {"primary", "secondary"} and keys["primary"] != keys["secondary"]
+    assert {"primary", "secondary"} <= set(keys) and keys["primary"] != keys["secondary"]
+    audited = run_json(capsys, "audit", "--action", "key_show")
+    assert [(r["actor"], r["caller"], r["outcome"]) for r in audited] == [
+        ("sam", "os:sam-os", "succeeded"), ("alice", "os:alice-os", "denied")
+    ]  # fmt: skip
+    assert not set(keys.values()) & set(json.dumps(audited).split('"'))  # never a key value
 
 
-def test_traffic_shift_is_permission_checked_and_audited(capsys, endpoint):
-    code, _, err = run(capsys, "endpoint", "traffic", ENDPOINT, "green=100", "--as", "alice")
+def test_traffic_shift_is_permission_checked_and_audited(capsys, endpoint, monkeypatch):
+    as_os(monkeypatch, "alice")
+    code, _, err = run(capsys, "endpoint", "traffic", ENDPOINT, "green=100")
     assert code == 1 and "alice (data_scientist) may not deploy_endpoint in prod" in err
+    as_os(monkeypatch, "sam")
     split = ["blue=90", "green=10"]
     moved = run_json(capsys, "endpoint", "traffic", ENDPOINT, *split, "--as", "sam")
     assert moved["traffic"] == {"blue": 90, "green": 10}
-    code, _, err = run(capsys, "endpoint", "traffic", ENDPOINT, "purple=100", "--as", "sam")
+    code, _, err = run(capsys, "endpoint", "traffic", ENDPOINT, "purple=100")
     assert code == 1 and "no deployment ['purple']" in err
-    back = run_json(capsys, "endpoint", "traffic", ENDPOINT, "blue=100", "--as", "sam")
+    back = run_json(capsys, "endpoint", "traffic", ENDPOINT, "blue=100")
     assert back["traffic"] == {"blue": 100, "green": 0}
     audited = run_json(capsys, "audit", "--action", "set_traffic", "--target", ENDPOINT)
     assert [r["outcome"] for r in audited] == ["succeeded", "failed", "succeeded", "denied"]
 
 
-def test_key_rotation_is_permission_checked_and_audited(capsys, endpoint):
+def test_key_rotation_is_permission_checked_and_audited(capsys, endpoint, monkeypatch):
     before = endpoint.get_keys(ENDPOINT)
-    code, _, err = run(capsys, "endpoint", "regenerate-key", ENDPOINT, "--key-type", "primary",
-                       "--as", "alice")  # fmt: skip
+    as_os(monkeypatch, "alice")
+    code, _, err = run(capsys, "endpoint", "regenerate-key", ENDPOINT, "--key-type", "primary")
     assert code == 1 and "manage_endpoint_keys" in err
     assert endpoint.get_keys(ENDPOINT) == before
-    assert run(capsys, "endpoint", "regenerate-key", ENDPOINT, "--key-type", "secondary",
-               "--as", "sam")[0] == 0  # fmt: skip
+    as_os(monkeypatch, "sam")
+    assert run(capsys, "endpoint", "regenerate-key", ENDPOINT, "--key-type", "secondary")[0] == 0
     after = endpoint.get_keys(ENDPOINT)
     assert after["primary"] == before["primary"] and after["secondary"] != before["secondary"]
     audited = run_json(capsys, "audit", "--action", "key_rotate")
     assert [(r["actor"], r["outcome"]) for r in audited] == [("sam", "succeeded"),
                                                              ("alice", "denied")]  # fmt: skip
+    assert all(r["caller"] and r["policy_hash"] for r in audited)
     assert not {before["secondary"], after["secondary"]} & set(json.dumps(audited).split('"'))
 
 
-def test_serve_stops_and_restarts_the_local_server(capsys, endpoint):
+def test_serve_stop_is_permission_checked_and_audited(capsys, endpoint, monkeypatch):
+    as_os(monkeypatch, "alice")
+    code, _, err = run(capsys, "endpoint", "serve", "--stop")
+    assert code == 1 and "may not deploy_endpoint in prod" in err
+    assert endpoint.get(ENDPOINT).scoring_uri is not None  # still serving
+    as_os(monkeypatch, "sam")
     [stopped] = run_json(capsys, "endpoint", "serve", "--stop")
     assert not stopped["running"] and stopped["scoring_uri"] is None
     [served] = run_json(capsys, "endpoint", "serve", ENDPOINT)
     assert served["running"] and served["scoring_uri"].startswith("http://127.0.0.1:")
     code, _, err = run(capsys, "endpoint", "serve", "nope")
     assert code == 1 and "does not exist" in err
+    audited = run_json(capsys, "audit", "--target", ENDPOINT, "--limit", "3")
+    assert [(r["action"], r["actor"], r["outcome"]) for r in audited] == [
+        ("serve_start", "sam", "succeeded"), ("serve_stop", "sam", "succeeded"),
+        ("serve_stop", "alice", "denied"),
+    ]  # fmt: skip
 
 
 # -- audit and policy -----------------------------------------------------------------------
@@ -251,7 +324,7 @@ def test_audit_verify_passes_on_the_real_trail(capsys):
 
 def test_audit_verify_fails_on_an_edited_trail(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("MLOPS_HOME", str(tmp_path))
-    trail = AuditTrail(tmp_path / "governance" / "audit.jsonl")
+    trail = resources.env.local_resources(tmp_path)["governance"].audit()  # anchored, as the CLI's
     for actor in ("sam", "priya"):
         trail.record("deploy", actor, "m:1", "prod", "succeeded")
     trail.path.write_text(trail.path.read_text().replace('"priya"', '"mallory"'))

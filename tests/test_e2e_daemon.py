@@ -24,9 +24,9 @@ import pytest
 from mlops_assets.scenarios.classical import SPEC
 from mlops_assets.scenarios.classical.features import build_features
 from mlops_assets.scenarios.classical.source import flights_for_day
-from mlops_core.governance.decisions import record_decision
 from resources.env import local_resources
 from tests.conftest import ROOT, stop_endpoints
+from tests.governance.helpers import approve, governed
 from tests.helpers import QUIET, land_days
 from tests.test_classical_monitoring import DRIFT_DAY, send_day, shifted
 
@@ -55,7 +55,7 @@ def test_daemon_sensor_retrains_once_on_drift(tmp_path, landed):
         "OMP_NUM_THREADS": "1",
         "PYTHONWARNINGS": "ignore",
     }
-    resources = local_resources(home)
+    resources = governed(local_resources(home), home)  # the test policy
     from mlops_assets.definitions import build_defs
 
     defs = build_defs("local", resources=resources)
@@ -67,10 +67,7 @@ def test_daemon_sensor_retrains_once_on_drift(tmp_path, landed):
             assert land_days(defs, instance, "2013-03-01", "2013-06-30").success
             run = defs.resolve_job_def("classical_training_job").execute_in_process
             assert run(instance=instance, run_config=QUIET, raise_on_error=False).success
-            record_decision(
-                resources["registry"], resources["governance"], SPEC.model_name, "1", "priya",
-                "approve", "e2e",
-            )  # fmt: skip
+            approve(resources, SPEC.model_name, "1", "priya", reason="e2e")
             promote = defs.resolve_job_def("classical_promotion_job").execute_in_process
             assert promote(instance=instance, run_config=QUIET, raise_on_error=False).success
 

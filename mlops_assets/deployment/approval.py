@@ -1,9 +1,13 @@
-"""Human-in-the-loop approval of a staged model version, launched from the UI with config.
+"""The human approval gate in the UI: shows a version's decision, never takes one.
 
-`record_decision` is the one code path for the CLI (`mlops approve/reject`)
-and the UI (the `approval` asset, launched with config): a version must have
-passed staging before anyone may approve it; the persona policy decides who
-may; every decision, refusal included, lands in the audit trail.
+The Dagster UI has no authenticated identity: whoever can launch a run can
+type any `user` into a launch config. So this asset does not decide. Launched
+with a `user` or a `reason` it refuses, audits the attempt (with the run
+worker's identity as caller) and says to use `mlops approve`, whose caller
+comes from the OS account or Entra ID. Launched without them it materializes
+the approvals store's view of the version (`version`, or the dev `challenger`):
+its decision, who made it, and whether promotion would accept it now and why
+not, which is what the promotion asset will check.
 """
 
 from typing import Literal
@@ -11,14 +15,15 @@ from typing import Literal
 import dagster as dg
 
 from mlops_assets import naming
-from mlops_core.governance.decisions import ApprovalRefused, record_decision
 from mlops_core.spec import ScenarioSpec
+from resources.approvals_store import ApprovalStore
 from resources.governance import Governance
+from resources.identity import Identity
 from resources.registry import ModelRegistry
 
 
 class ApprovalConfig(dg.Config):
-    """Fill these in the Launchpad: who decides, on which version, and why."""
+    """Leave `user` and `reason` empty: decisions are taken with `mlops approve`."""
 
     version: str = ""
     user: str = ""
@@ -40,27 +45,59 @@ def build_approval(spec: ScenarioSpec) -> dg.AssetsDefinition:
         config: ApprovalConfig,
         registry: ModelRegistry,
         governance: Governance,
+        approvals: ApprovalStore,
+        identity: Identity,
     ) -> dg.MaterializeResult:
-        """A person's approve/reject decision on a staged version (launch with config)."""
-        from mlops_core.governance import PermissionDenied
+        """The approval status of a staged version (decide with `mlops approve`)."""
+        from mlops_core.governance import PolicyError, PolicyOverrideRefused, verify_promotion
 
-        missing = [f for f in ("version", "user", "reason") if not getattr(config, f).strip()]
-        if missing:
-            raise dg.Failure(
-                f"set {missing} in the launch config: version to decide on, your user id "
-                "(from the RBAC policy) and the reason; e.g. `mlops approve "
-                f"{spec.model_name} 3 --as priya --reason ...` does the same from a shell"
+        version = config.version.strip()
+        if not version:
+            mv = registry.version_by_alias(spec.model_name, naming.CHALLENGER_ALIAS, "dev")
+            if mv is None:
+                raise dg.Failure(f"{spec.model_name} has no '{naming.CHALLENGER_ALIAS}' to show")
+            version = str(mv.version)
+        target = f"{spec.model_name}:{version}"
+        command = f"mlops approve {spec.model_name} {version} --reason '...'"
+        if config.user.strip() or config.reason.strip():
+            why = (
+                "the Dagster UI has no authenticated identity, so a launch config cannot make "
+                f"an approval decision (user {config.user.strip() or '(none)'!r} would be "
+                f"self-declared); run `{command}` where your OS account or Entra ID is mapped "
+                "in the RBAC policy"
             )
-        try:
-            result = record_decision(
-                registry, governance, spec.model_name, config.version, config.user,
-                config.decision, config.reason,
+            governance.audit().record(
+                config.decision, config.user.strip() or "dagster-ui", target, "prod", "denied",
+                why, {"via": "dagster launch config", "dagster_run_id": context.run.run_id},
+                caller=identity.caller().principal, policy_hash=governance.policy().sha256,
             )  # fmt: skip
-        except (PermissionDenied, ApprovalRefused, ValueError) as err:
-            raise dg.Failure(str(err)) from err
-        context.log.info(f"{config.user} {config.decision}d {spec.model_name} v{config.version}")
+            raise dg.Failure(why)
+
+        record = approvals.decision(spec.model_name, version) or {}
+        try:
+            policy = governance.decision_policy()
+            check = verify_promotion(
+                approvals, registry, policy, governance.audit(), spec.model_name, version
+            )
+            promotable, why = check.ok, check.reason
+        except (PolicyOverrideRefused, PolicyError) as err:
+            promotable, why = False, str(err)
+        context.log.info(f"{target}: {record.get('decision', 'undecided')}; promotable: {why}")
         return dg.MaterializeResult(
-            metadata={k: v for k, v in result.items() if isinstance(v, str | int | float)}
+            metadata={
+                "model_name": spec.model_name,
+                "version": version,
+                "decision": record.get("decision", "undecided"),
+                "decided_by": record.get("user", ""),
+                "persona": record.get("persona", ""),
+                "caller": record.get("caller", ""),
+                "decided_at": record.get("decided_at", ""),
+                "approval_id": record.get("approval_id", ""),
+                "audit_seq": int(record.get("audit_seq") or 0),
+                "promotable": promotable,
+                "promotion_check": why,
+                "decide_with": "" if record else command,
+            }
         )
 
     return approval

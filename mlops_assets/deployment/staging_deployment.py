@@ -8,19 +8,29 @@ the package allowlist on the model's environment. It stages the version this
 run registered (by run id), or the `challenger` when launched alone. Requests
 come from the holdout of the version's own dataset, encoded by the scenario's
 serving codec; bad inputs are the codec's. The outcome is a `StagingResult`
-that records the thresholds it was judged by; it is tagged on the registry
-version (`mlops.staging`), which approval requires; a refused environment is
-written to the audit trail.
+that records the thresholds it was judged by. It is written to the approvals
+store for that exact version (what approval and promotion read) and tagged on
+the registry version (`mlops.staging`, display only). Thresholds weaker than
+the policy's `staging_minimums` fail the latency check (a huge SLO or a handful
+of requests launders nothing), and a run that reconfigured resources at launch
+is recorded as not counting. A refused environment is written to the audit trail.
 """
+
+import dataclasses
+from datetime import UTC, datetime
 
 import dagster as dg
 import pandas as pd
 
 from mlops_assets import naming
+from mlops_assets.deployment.launch_guard import reconfigured_resources
 from mlops_assets.handoff import materialized_in_run
 from mlops_core import probes as checks
+from mlops_core.governance.policy import Policy, StagingMinimums
+from mlops_core.governance.trust import AlreadyRecorded, PolicyOverrideRefused
 from mlops_core.results import RegisteredVersion, StagingResult
 from mlops_core.spec import ScenarioSpec
+from resources.approvals_store import ApprovalStore
 from resources.endpoint import OnlineEndpoints
 from resources.governance import Governance
 from resources.lake import DataLake
@@ -84,6 +94,7 @@ def build_staging_deployment(spec: ScenarioSpec) -> dg.AssetsDefinition:
         registry: ModelRegistry,
         endpoints: OnlineEndpoints,
         governance: Governance,
+        approvals: ApprovalStore,
     ) -> dg.MaterializeResult:
         """The current challenger serving on the staging endpoint, with its test results."""
         registered = materialized_in_run(context.instance, context.run.run_id, registered_key)
@@ -116,11 +127,12 @@ def build_staging_deployment(spec: ScenarioSpec) -> dg.AssetsDefinition:
         if violations:
             governance.audit().record(
                 "stage", "staging_deployment", target, "preprod", "failed",
-                reason="package allowlist: " + "; ".join(violations),
+                reason="package allowlist: " + "; ".join(violations), **governance.signature(),
             )  # fmt: skip
+        weak = staging_minimums(governance).weaker(config.slo_p99_ms, config.load_requests)
         passed = {
             "smoke": smoke["passed"],
-            "latency_slo": load["errors"] == 0 and load["p99_ms"] <= config.slo_p99_ms,
+            "latency_slo": not weak and load["errors"] == 0 and load["p99_ms"] <= config.slo_p99_ms,
             "bad_input": all(r["ok"] for r in bad),
             "package_allowlist": not violations,
         }
@@ -145,6 +157,7 @@ def build_staging_deployment(spec: ScenarioSpec) -> dg.AssetsDefinition:
             p99_ms=load["p99_ms"],
             rps=load["rps"],
         )
+        record_staging(context, approvals, result)
         results = [
             dg.AssetCheckResult(
                 check_name="smoke",
@@ -155,7 +168,8 @@ def build_staging_deployment(spec: ScenarioSpec) -> dg.AssetsDefinition:
                 check_name="latency_slo",
                 passed=passed["latency_slo"],
                 description=f"p99 {load['p99_ms']:.1f} ms (SLO {config.slo_p99_ms} ms), "
-                f"{load['errors']} errors in {load['requests']} requests",
+                f"{load['errors']} errors in {load['requests']} requests"
+                + "".join(f"; weaker than the policy minimum: {w}" for w in weak),
                 metadata={**load, "slo_p99_ms": config.slo_p99_ms},
             ),
             dg.AssetCheckResult(
@@ -181,3 +195,32 @@ def build_staging_deployment(spec: ScenarioSpec) -> dg.AssetsDefinition:
         )
 
     return staging_deployment
+
+
+def staging_minimums(governance: Governance) -> StagingMinimums:
+    """The minimums the gates will judge by: the decision policy's (the packaged one's when a
+    `$MLOPS_RBAC_POLICY` swap is refused), never a swapped file's."""
+    try:
+        return governance.decision_policy().staging_minimums
+    except PolicyOverrideRefused:
+        return Policy.packaged().staging_minimums
+
+
+def record_staging(
+    context: dg.AssetExecutionContext, approvals: ApprovalStore, result: StagingResult
+) -> None:
+    """The result for that exact version in the approvals store, which the gates read."""
+    overrides = reconfigured_resources(context.run.run_config)
+    record = {
+        **dataclasses.asdict(result),
+        "run_id": context.run.run_id,
+        "recorded_at": datetime.now(UTC).isoformat(timespec="microseconds"),
+        "launch_overrides": overrides,
+    }
+    if overrides:
+        context.log.warning(f"resources {overrides} reconfigured at launch: this staging result "
+                            "is recorded but does not count for approval")  # fmt: skip
+    try:
+        approvals.record_staging(record)
+    except AlreadyRecorded:  # a retried step of the same run: the first result stands
+        context.log.warning(f"run {context.run.run_id} already recorded a staging result")

@@ -19,6 +19,7 @@ from mlops_core.results import CandidateModel, DatasetVersion
 from mlops_core.spec import ScenarioSpec
 from mlops_core.training_io import STORAGE_OPTIONS_ENV
 from resources.compute import TrainingCompute
+from resources.identity import current_caller
 from resources.lake import DataLake
 from resources.notify import NotificationError, Notifier
 from resources.registry import ModelRegistry
@@ -43,6 +44,8 @@ def lineage_tags(spec: ScenarioSpec, run_id: str, dataset: DatasetVersion) -> di
         "mlops.dataset_root": dataset.root,
         "mlops.code_version": spec.model.code_version,
         "mlops.git_commit": git_commit(),
+        # who trained it: this run's identity (OS account / Entra ID), for separation of duties
+        "mlops.trained_by": current_caller().principal,
     }
 
 

@@ -7,7 +7,14 @@ failed blocking check already skips this asset; launched alone, it reads the
 newest verdict and refuses with the reason, so a rejected challenger never
 reaches the registry. Registering the same MLflow
 run twice reuses its version (idempotent) instead of adding a duplicate.
+
+Who trained it (the training run's `mlops.trained_by`, the identity that ran
+training) and who registered it (this process's identity) go to the approvals
+store, first record wins, and to the version's tags for display: separation of
+duties at approval and promotion reads the store.
 """
+
+from datetime import UTC, datetime
 
 import dagster as dg
 
@@ -15,6 +22,8 @@ from mlops_assets import naming
 from mlops_assets.handoff import upstream_result
 from mlops_core.results import EvaluationVerdict, RegisteredVersion
 from mlops_core.spec import ScenarioSpec
+from resources.approvals_store import ApprovalStore
+from resources.identity import Identity
 from resources.registry import ModelRegistry
 
 
@@ -30,7 +39,10 @@ def build_registered_model(spec: ScenarioSpec) -> dg.AssetsDefinition:
         tags=naming.scenario_tags(spec.name),
     )
     def registered_model(
-        context: dg.AssetExecutionContext, registry: ModelRegistry
+        context: dg.AssetExecutionContext,
+        registry: ModelRegistry,
+        approvals: ApprovalStore,
+        identity: Identity,
     ) -> dg.MaterializeResult:
         """The approved challenger as a version of the dev registry, aliased `challenger`."""
         evaluation = upstream_result(context, eval_key, EvaluationVerdict)
@@ -45,6 +57,7 @@ def build_registered_model(spec: ScenarioSpec) -> dg.AssetsDefinition:
         run_tags = client.get_run(run_id).data.tags
         lineage = {k: v for k, v in run_tags.items() if k.startswith("mlops.")}
         lineage["mlops.registered_by_dagster_run"] = context.run.run_id
+        lineage["mlops.registered_by"] = identity.caller().principal
         lineage["mlops.mlflow_run_id"] = run_id
         lineage["mlops.dataset_version"] = evaluation.dataset_version
         lineage["mlops.evaluated_on"] = evaluation.dataset_version
@@ -67,6 +80,17 @@ def build_registered_model(spec: ScenarioSpec) -> dg.AssetsDefinition:
                 alias=naming.CHALLENGER_ALIAS,
                 model_id=evaluation.model_id,
             )
+        who = approvals.record_registration(
+            {
+                "model_name": spec.model_name,
+                "version": str(version.version),
+                "mlflow_run_id": run_id,
+                "trained_by": run_tags.get("mlops.trained_by", ""),
+                "registered_by": lineage["mlops.registered_by"],
+                "registered_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "dagster_run_id": context.run.run_id,
+            }
+        )
         registered = RegisteredVersion(
             model_name=spec.model_name,
             version=str(version.version),
@@ -80,6 +104,8 @@ def build_registered_model(spec: ScenarioSpec) -> dg.AssetsDefinition:
             "model_uri": f"models:/{spec.model_name}/{version.version}",
             f"challenger_{spec.model.metric}_holdout": evaluation.challenger_score,
             "lineage": dg.MetadataValue.json(lineage),
+            "trained_by": who["trained_by"],
+            "registered_by": who["registered_by"],
         }
         url = registry.version_url(spec.model_name, version.version)
         if url:

@@ -1,30 +1,30 @@
-"""Human-in-the-loop approval of registered model versions (MLOps v2 staging -> production gate).
+"""Approval decisions as records in the approvals store, with their audit entry.
 
-A decision is stored twice: as tags on the dev registry's model version (the
-registry is the source of truth; the promotion sensor reads the tags and uses
-`mlops.approval_id` as its run key) and as a record in the audit trail.
-Constraints:
+`commit_decision` is the last step of `decisions.record_decision` (which checks
+the policy, the caller's identity, staging and separation of duties first):
 
-- Pure Python, no Dagster: `registry` is duck-typed, anything whose
-  `.client("dev")` returns an `mlflow.MlflowClient` (such as
-  `resources.registry.ModelRegistry`). MLflow is imported lazily so that
-  importing the governance package stays cheap for the CLI.
-- Both approve and reject need `approve_model` in the target environment;
-  a denied attempt is audited as "denied" and writes no tag.
-- One decision per version, final: a decided version is never re-decided
-  (re-register the model to decide again). The check-then-tag sequence is not
-  atomic in MLflow; `mlops.approval` is written last, as the commit marker,
-  so a half-written decision reads as undecided.
+1. claim the (model, dev version, environment) key in the approvals store,
+   insert-or-fail: of concurrent deciders exactly one wins; each loser is
+   audited as "failed" and gets `ApprovalError` naming the winner;
+2. audit the winner's decision ("succeeded", with caller and policy hash);
+3. finalize the record with that audit entry's seq and hash, which the
+   promotion check verifies;
+4. copy the decision to the dev version's tags, for display only: nothing
+   trusts them, and a failure to write them fails nothing.
+
+If the audit write fails, the claim is released (no unaudited decision stays);
+a process that dies between 1 and 3 leaves a record without an audit entry,
+which the promotion check refuses. Pure: MLflow is imported lazily, the store
+and registry are duck-typed.
 """
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
-from mlops_core.governance.audit import AuditTrail
-from mlops_core.governance.policy import PermissionDenied, Policy
+from mlops_core.governance.trust import PROD, AlreadyRecorded, ApprovalStoreLike
 
 TAG_APPROVAL = "mlops.approval"
 TAG_APPROVAL_BY = "mlops.approval_by"
@@ -36,19 +36,14 @@ TAG_VERDICT = "mlops.verdict"
 TAG_PROMOTED = "mlops.promoted_to_prod_version"
 # Same value as mlops_assets.naming.CHALLENGER_ALIAS, which imports Dagster.
 CHALLENGER_ALIAS = "challenger"
-PERMISSION = "approve_model"
 MAX_REASON_CHARS = 5000  # MLflow's model version tag value limit
 
 Choice = Literal["approve", "reject"]
-_OUTCOME_TAG = {"approve": "approved", "reject": "rejected"}
+OUTCOME = {"approve": "approved", "reject": "rejected"}
 
 
 class ApprovalError(ValueError):
     """An approval that cannot be made: missing version, or one already decided."""
-
-
-class RegistryLike(Protocol):
-    def client(self, stage: Literal["dev", "prod"] = "dev") -> Any: ...
 
 
 def _versions(client: Any, model_name: str) -> list[Any]:
@@ -57,9 +52,11 @@ def _versions(client: Any, model_name: str) -> list[Any]:
     return sorted(found, key=lambda mv: int(mv.version))
 
 
-def _get_version(client: Any, model_name: str, version: str) -> Any:
+def get_version(registry: Any, model_name: str, version: str) -> Any:
+    """The dev registry version, or `ApprovalError` listing the versions that exist."""
     from mlflow.exceptions import MlflowException
 
+    client = registry.client("dev")
     try:
         return client.get_model_version(model_name, version)
     except MlflowException:
@@ -71,91 +68,109 @@ def _get_version(client: Any, model_name: str, version: str) -> Any:
         ) from None
 
 
-def decide(
-    registry: RegistryLike,
-    policy: Policy,
-    audit: AuditTrail,
+def _audit_entry(audit: Any, approval_id: str) -> dict[str, Any] | None:
+    """The succeeded entry of `approval_id`, if `record()` wrote it before failing."""
+    for entry in audit.read(newest_first=True, limit=50):
+        details = entry.get("details") or {}
+        if details.get("approval_id") == approval_id and entry.get("outcome") == "succeeded":
+            return entry
+    return None
+
+
+def commit_decision(
+    store: ApprovalStoreLike,
+    audit: Any,
+    registry: Any,
+    *,
     model_name: str,
     version: str,
     user: str,
+    persona: str,
+    caller: str,
+    policy: Any,
     decision: Choice,
     reason: str,
-    environment: str = "prod",
+    environment: str = PROD,
 ) -> dict[str, Any]:
-    """Approve or reject one dev registry version on behalf of `user`; returns the decision.
-
-    Raises ValueError (bad decision or reason), PermissionDenied (audited as
-    "denied"), or ApprovalError for a missing or already decided version
-    (audited as "failed").
-    """
-    if decision not in _OUTCOME_TAG:
-        raise ValueError(f"decision must be 'approve' or 'reject', not {decision!r}")
-    reason = (reason or "").strip()
-    if not reason:
-        raise ValueError("a reason is required for an approval decision")
-    if len(reason) > MAX_REASON_CHARS:
-        raise ValueError(f"the reason is over {MAX_REASON_CHARS} characters")
-    version = str(version)
+    """Record one decision (steps in the module docstring); returns the finalized record."""
     target = f"{model_name}:{version}"
-    verdict = policy.allowed(user, PERMISSION, environment)
-    base = {"decision": decision, "model_name": model_name, "version": version}
-    if not verdict.allowed:
-        audit.record(
-            decision, user, target, environment, "denied", verdict.reason, base, verdict.persona
-        )
-        raise PermissionDenied(verdict)
-
-    client = registry.client("dev")
+    details = {"decision": decision, "model_name": model_name, "version": version}
+    signed = {"caller": caller, "policy_hash": policy.sha256}
     try:
-        mv = _get_version(client, model_name, version)
-        tags = dict(mv.tags or {})
-        if TAG_APPROVAL in tags:
-            raise ApprovalError(
-                f"{target} was already {tags[TAG_APPROVAL]} by {tags.get(TAG_APPROVAL_BY, '?')} "
-                f"at {tags.get(TAG_APPROVAL_AT, '?')} "
-                f"(reason: {tags.get(TAG_APPROVAL_REASON, '')}); one decision per version"
-            )
+        mv = get_version(registry, model_name, version)
     except ApprovalError as err:
-        audit.record(decision, user, target, environment, "failed", str(err), base, verdict.persona)
+        audit.record(decision, user, target, environment, "failed", str(err), details, persona,
+                     **signed)  # fmt: skip
         raise
-
-    outcome = _OUTCOME_TAG[decision]
-    record = {
+    record: dict[str, Any] = {
         "approval_id": uuid.uuid4().hex,
         "model_name": model_name,
-        "version": version,
-        "decision": outcome,
-        "by": user,
-        "persona": verdict.persona,
-        "reason": reason,
-        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "dev_version": version,
         "environment": environment,
+        "decision": OUTCOME[decision],
+        "user": user,
+        "persona": persona,
+        "caller": caller,
+        "reason": reason,
+        "policy_hash": policy.sha256,
+        "policy_source": policy.source,
+        "decided_at": datetime.now(UTC).isoformat(timespec="microseconds"),
+        "mlflow_run_id": mv.run_id or "",
+        "audit_seq": None,
+        "audit_hash": "",
     }
-    new_tags = {
+    try:
+        store.claim_decision(record)
+    except AlreadyRecorded as err:
+        won = err.existing
+        message = (
+            f"{target} was already {won.get('decision', 'decided')} by {won.get('user', '?')} "
+            f"at {won.get('decided_at', '?')} (reason: {won.get('reason', '')}); "
+            "one decision per version"
+        )
+        lost = {**details, "winner": won.get("approval_id", "")}
+        audit.record(decision, user, target, environment, "failed", message, lost, persona,
+                     **signed)  # fmt: skip
+        raise ApprovalError(message) from None
+    details = {**details, "approval_id": record["approval_id"], "run_id": record["mlflow_run_id"]}
+    try:
+        entry = audit.record(
+            decision, user, target, environment, "succeeded", reason, details, persona, **signed
+        )
+    except Exception:
+        entry = _audit_entry(audit, record["approval_id"])
+        if entry is None:  # not audited: take the decision back
+            store.release_decision(record)
+            raise
+        _finalize(store, registry, record, entry)
+        raise  # written and finalized, but the audit write reported a failure (e.g. anchoring)
+    return _finalize(store, registry, record, entry)
+
+
+def _finalize(
+    store: ApprovalStoreLike, registry: Any, record: dict[str, Any], entry: dict[str, Any]
+) -> dict[str, Any]:
+    record = {**record, "audit_seq": entry["seq"], "audit_hash": entry["hash"]}
+    store.finalize_decision(record)
+    tags = {
         TAG_APPROVAL_ID: record["approval_id"],
-        TAG_APPROVAL_BY: user,
-        TAG_APPROVAL_PERSONA: verdict.persona,
-        TAG_APPROVAL_REASON: reason,
-        TAG_APPROVAL_AT: record["at"],
-        TAG_APPROVAL: outcome,  # last: the commit marker
+        TAG_APPROVAL_BY: record["user"],
+        TAG_APPROVAL_PERSONA: record["persona"],
+        TAG_APPROVAL_REASON: record["reason"],
+        TAG_APPROVAL_AT: record["decided_at"],
+        TAG_APPROVAL: record["decision"],
     }
-    for key, value in new_tags.items():
-        client.set_model_version_tag(model_name, version, key, value)
-    entry = audit.record(
-        decision,
-        user,
-        target,
-        environment,
-        "succeeded",
-        reason,
-        {**base, "approval_id": record["approval_id"], "run_id": mv.run_id or ""},
-        verdict.persona,
-    )
-    record["audit_seq"] = entry["seq"]
+    client = registry.client("dev")
+    try:
+        for key, value in tags.items():
+            client.set_model_version_tag(record["model_name"], record["dev_version"], key, value)
+        record["display_tags"] = "written"
+    except Exception as err:  # display only: the store and the audit trail hold the decision
+        record["display_tags"] = f"not written: {err}"
     return record
 
 
-def _rows(registry: RegistryLike, model_name: str) -> list[dict[str, Any]]:
+def _rows(registry: Any, model_name: str) -> list[dict[str, Any]]:
     """Every dev version as a plain dict, oldest first; [] for an unregistered model."""
     from mlflow.exceptions import MlflowException
 
@@ -165,44 +180,40 @@ def _rows(registry: RegistryLike, model_name: str) -> list[dict[str, Any]]:
         aliases = dict(client.get_registered_model(model_name).aliases or {})
     except MlflowException:
         return []
-    return [_summary(mv, aliases) for mv in _versions(client, model_name)]
+    rows = []
+    for mv in _versions(client, model_name):
+        tags = dict(mv.tags or {})
+        rows.append(
+            {
+                "model_name": mv.name,
+                "version": str(mv.version),
+                "run_id": mv.run_id or "",
+                "aliases": sorted(a for a, v in aliases.items() if str(v) == str(mv.version)),
+                "verdict": tags.get(TAG_VERDICT, ""),
+            }
+        )
+    return rows
 
 
-def _summary(mv: Any, aliases: dict[str, str]) -> dict[str, Any]:
-    tags = dict(mv.tags or {})
-    return {
-        "model_name": mv.name,
-        "version": str(mv.version),
-        "run_id": mv.run_id or "",
-        "aliases": sorted(a for a, v in aliases.items() if str(v) == str(mv.version)),
-        "verdict": tags.get(TAG_VERDICT, ""),
-        "approval": tags.get(TAG_APPROVAL, ""),
-        "approval_id": tags.get(TAG_APPROVAL_ID, ""),
-        "approval_by": tags.get(TAG_APPROVAL_BY, ""),
-        "approval_at": tags.get(TAG_APPROVAL_AT, ""),
-        "approval_reason": tags.get(TAG_APPROVAL_REASON, ""),
-        "promoted_to_prod_version": tags.get(TAG_PROMOTED, ""),
-    }
-
-
-def pending(registry: RegistryLike, model_name: str) -> list[dict[str, Any]]:
+def pending(registry: Any, store: ApprovalStoreLike, model_name: str) -> list[dict[str, Any]]:
     """Candidates awaiting a human decision: aliased `challenger` or evaluated "approved",
-    with no `mlops.approval` tag yet. Oldest first."""
+    with no decision in the approvals store. Oldest first."""
+    decided = {d["dev_version"] for d in store.decisions(model_name) if d["environment"] == PROD}
     return [
         r
         for r in _rows(registry, model_name)
-        if not r["approval"] and (CHALLENGER_ALIAS in r["aliases"] or r["verdict"] == "approved")
+        if r["version"] not in decided
+        and (CHALLENGER_ALIAS in r["aliases"] or r["verdict"] == "approved")
     ]
 
 
-def approved_unpromoted(registry: RegistryLike, model_name: str) -> list[dict[str, Any]]:
-    """Versions a human approved that are not yet promoted to prod. Oldest first.
-
-    The promotion sensor requests one run per row with `approval_id` as run key,
-    and promotion sets `mlops.promoted_to_prod_version` on the dev version.
-    """
+def approved_unpromoted(store: ApprovalStoreLike, model_name: str) -> list[dict[str, Any]]:
+    """Prod approvals in the store not yet promoted, oldest version first (unverified:
+    `promotion.verify_promotion` decides whether each may be promoted)."""
     return [
-        r
-        for r in _rows(registry, model_name)
-        if r["approval"] == "approved" and not r["promoted_to_prod_version"]
+        d
+        for d in store.decisions(model_name)
+        if d["environment"] == PROD
+        and d["decision"] == "approved"
+        and store.promotion(d["approval_id"]) is None
     ]

@@ -13,8 +13,14 @@ Constraints:
   before `record()` returns.
 - Safe across processes on one host: an exclusive `fcntl.flock` covers
   reading the chain head and appending (POSIX only; not for NFS/SMB shares).
-- Truncating the tail is only detectable against a head kept elsewhere:
-  publish `head()` (for example in run metadata) to anchor it.
+- Anchored: a file that was cut, emptied, deleted or rewritten and re-chained
+  looks intact on its own, so after each append (still under the lock, so
+  anchors see heads in file order) the new (seq, hash) is published to every
+  configured `AuditAnchor` (`anchors.py`), and `verify()` compares the file with
+  each anchor's history. If an anchor refuses or fails, the record is already
+  durable in the file: `record()` still raises `AnchorError` naming the anchor
+  and seq (an audit write never silently skips anchoring) and `verify()` keeps
+  reporting that seq as never anchored.
 - Pure Python, no Dagster.
 """
 
@@ -24,9 +30,12 @@ import fcntl
 import hashlib
 import json
 import os
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from mlops_core.governance.anchors import Anchor, AnchorError, AuditAnchor, anchor_problems
 
 GENESIS_HASH = "0" * 64
 OUTCOMES = frozenset({"allowed", "denied", "succeeded", "failed"})
@@ -81,10 +90,15 @@ def _fsync_dir(folder: Path) -> None:
 
 
 class AuditTrail:
-    """An append-only audit file at `path` (created with its folder on first write)."""
+    """An append-only audit file at `path` (created with its folder on first write).
 
-    def __init__(self, path: str | Path) -> None:
+    `anchors` receive each new head; keep them somewhere the file's writers cannot
+    rewrite (another store, an immutable blob container).
+    """
+
+    def __init__(self, path: str | Path, anchors: Sequence[AuditAnchor] = ()) -> None:
         self.path = Path(path)
+        self.anchors: tuple[AuditAnchor, ...] = tuple(anchors)
 
     def record(
         self,
@@ -142,18 +156,49 @@ class AuditTrail:
             while written < len(data):
                 written += os.write(fd, data[written:])
             os.fsync(fd)
+            if created:
+                _fsync_dir(self.path.parent)
+            failures = self._publish(record["seq"], record["hash"])
         finally:
             os.close(fd)  # closing releases the flock
-        if created:
-            _fsync_dir(self.path.parent)
+        if failures:
+            raise AnchorError(
+                f"audit record seq {record['seq']} is written to {self.path} but could not be "
+                f"anchored: {'; '.join(failures)}. `verify()` reports it until this is resolved"
+            )
         return record
 
-    def _lines(self) -> list[bytes]:
-        if not self.path.exists():
-            return []
-        with self.path.open("rb") as f:
-            fcntl.flock(f, fcntl.LOCK_SH)
-            return f.read().split(b"\n")
+    def _publish(self, seq: int, head_hash: str) -> list[str]:
+        """Publish the head to every anchor; the failures, each naming its anchor."""
+        failures = []
+        for anchor in self.anchors:
+            try:
+                anchor.publish(seq, head_hash)
+            except Exception as err:  # every anchor is tried, all failures raised
+                failures.append(f"{anchor.name}: {err}")
+        return failures
+
+    def _lines(self, anchors: dict[str, list[Anchor] | str] | None = None) -> list[bytes]:
+        """The file's lines; with `anchors`, fill it with each anchor's history (or why it could
+        not be read) under the same shared lock, so a concurrent append cannot leave an anchor
+        ahead of the lines read."""
+        try:
+            f = self.path.open("rb")
+        except FileNotFoundError:
+            f = None
+        try:
+            if f is not None:
+                fcntl.flock(f, fcntl.LOCK_SH)
+            lines = f.read().split(b"\n") if f is not None else []
+            for anchor in self.anchors if anchors is not None else ():
+                try:
+                    anchors[anchor.name] = anchor.history()
+                except Exception as err:  # reported by verify()
+                    anchors[anchor.name] = str(err) or type(err).__name__
+            return lines
+        finally:
+            if f is not None:
+                f.close()
 
     def read(
         self,
@@ -180,10 +225,17 @@ class AuditTrail:
         return records[0]["hash"] if records else GENESIS_HASH
 
     def verify(self) -> list[str]:
-        """Problems found, each naming its line number; an empty list means intact."""
+        """Problems found, each naming its line number or anchor; an empty list means intact.
+
+        The chain is checked line by line; then each anchor's history is compared with the
+        intact records (`anchor_problems`): the last one must be the newest anchor, and every
+        anchored (seq, hash) must still be there.
+        """
         problems: list[str] = []
+        histories: dict[str, list[Anchor] | str] = {}
+        intact: list[Anchor] = []
         prev_hash, prev_seq, prev_line = GENESIS_HASH, 0, 0
-        for number, line in enumerate(self._lines(), start=1):
+        for number, line in enumerate(self._lines(histories), start=1):
             if not line.strip():
                 continue
             record = _parse(line)
@@ -201,4 +253,11 @@ class AuditTrail:
             prev_hash = record["hash"]
             prev_seq = seq if isinstance(seq, int) else prev_seq
             prev_line = number
+            if isinstance(seq, int):
+                intact.append((seq, str(record["hash"])))
+        for name, history in histories.items():
+            if isinstance(history, str):
+                problems.append(f"anchor {name}: cannot be read: {history}")
+            else:
+                problems += anchor_problems(name, history, intact)
         return problems

@@ -5,7 +5,7 @@ reviewed like code); `MLOPS_RBAC_POLICY` points at another file. Constraints:
 
 - PyYAML and pydantic only (no Dagster, no MLflow): the CLI, sensors and
   assets all enforce the same file through this module.
-- Validation happens on load against the pydantic schema below and is strict:
+- Validation happens on load against the pydantic schema (`policy_schema.py`), strict:
   an unknown environment, permission, persona or key raises `PolicyError`
   naming the entry (`persona 'x' prod: unknown permission 'y'`), so a typo
   never silently grants or denies a right.
@@ -13,42 +13,37 @@ reviewed like code); `MLOPS_RBAC_POLICY` points at another file. Constraints:
   below), not the file's.
 - Every answer is a `Decision` with a human sentence as its reason, which is
   what the audit trail records and what `PermissionDenied` says.
+- Besides the matrix the file holds what the product's gates read: which OS
+  accounts (`os_users`) and Entra IDs (`entra_ids`) act as which users, the
+  staging minimums, `separation_of_duties` and `allow_policy_override`
+  (`trust.py`: whether `$MLOPS_RBAC_POLICY` may replace it for prod decisions).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
 from types import MappingProxyType
-from typing import Annotated, Any
+from typing import Any
 
 import yaml
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
+from pydantic import ValidationError
+
+from mlops_core.governance.policy_schema import (
+    ENVIRONMENTS,
+    PERMISSIONS,
+    PolicyFile,
+    describe,
+    known,
 )
-from pydantic_core import ErrorDetails
 
 POLICY_ENV_VAR = "MLOPS_RBAC_POLICY"
 DEFAULT_POLICY_PATH = Path(__file__).with_name("rbac_policy.yaml")
-
-ENVIRONMENTS: tuple[str, ...] = ("preprod", "prod")
-PERMISSIONS: tuple[str, ...] = (
-    *("read_data", "write_data", "label_data"),  # data estate
-    *("train_model", "register_model", "read_registry"),  # model development
-    *("approve_model", "promote_model"),  # staging -> production gate
-    *("deploy_endpoint", "rollback_deployment", "manage_endpoint_keys", "score_endpoint"),
-    "scale_endpoint",  # add or remove serving instances (the infra sensor)
-    *("read_monitoring", "manage_budget", "manage_policy"),  # operations and governance
-)
+__all__ = ["ENVIRONMENTS", "PERMISSIONS", "Decision", "PermissionDenied", "Policy", "PolicyError"]
 
 
 class PolicyError(ValueError):
@@ -75,112 +70,41 @@ class PermissionDenied(PermissionError):
         self.decision = decision
 
 
-def _known(kind: str, name: Any, known: tuple[str, ...] | list[str]) -> str | None:
-    if name in known:
-        return None
-    return f"unknown {kind} {name!r} (known: {', '.join(known)})"
+@dataclass(frozen=True)
+class StagingMinimums:
+    """The weakest thresholds a staging result may be judged by and still count as passed."""
 
+    max_slo_p99_ms: float = 500.0
+    min_load_requests: int = 100
 
-def _member_of(kind: str, known: tuple[str, ...]) -> AfterValidator:
-    def check(name: str) -> str:
-        if problem := _known(kind, name, known):
-            raise ValueError(problem)
-        return name
-
-    return AfterValidator(check)
-
-
-Environment = Annotated[str, _member_of("environment", ENVIRONMENTS)]
-Permission = Annotated[str, _member_of("permission", PERMISSIONS)]
-_STRICT = ConfigDict(extra="forbid", frozen=True)
-
-
-class _Persona(BaseModel):
-    """`{description, preprod: [...], prod: [...]}`; the environments land in `rights`."""
-
-    model_config = _STRICT
-    description: str = ""
-    rights: dict[Environment, Annotated[list[Permission], AfterValidator(frozenset)]]
-
-    @model_validator(mode="before")
-    @classmethod
-    def _environments_as_rights(cls, raw: Any) -> Any:
-        if isinstance(raw, Mapping):  # anything else: "must be a mapping" from pydantic
-            envs = {k: v for k, v in raw.items() if k != "description"}
-            raw = {"description": raw.get("description", ""), "rights": envs}
-        return raw
-
-    @field_validator("rights")
-    @classmethod
-    def _every_environment(cls, rights: dict[str, frozenset[str]]) -> dict[str, frozenset[str]]:
-        if missing := [e for e in ENVIRONMENTS if e not in rights]:
-            raise ValueError(f"lists no {', '.join(missing)} (use [] for none)")
-        return rights
-
-
-class _RoleAssignment(BaseModel):
-    model_config = _STRICT
-    role: Annotated[str, Field(min_length=1)]
-    scope: Annotated[str, Field(min_length=1)]
-
-
-class _PolicyFile(BaseModel):
-    """The YAML file's schema; `Policy.load` turns it into a read-only `Policy`."""
-
-    model_config = _STRICT
-    version: Any = None
-    personas: Annotated[dict[str, _Persona], Field(min_length=1)]
-    users: dict[str, str] | None = None  # None: `users:` with nothing under it
-    azure_roles: dict[str, dict[Environment, list[_RoleAssignment] | None]] | None = None
-
-    @model_validator(mode="after")
-    def _personas_exist(self) -> _PolicyFile:
-        names = list(self.personas)
-        for user, persona in (self.users or {}).items():
-            if problem := _known("persona", persona, names):
-                raise ValueError(f"user {user!r}: {problem}")
-        for persona in self.azure_roles or {}:
-            if problem := _known("persona", persona, names):
-                raise ValueError(f"azure_roles: {problem}")
-        return self
-
-
-_SECTION = {"personas": "persona", "users": "user"}
-_TOP_LEVEL = f"(known: {', '.join(_PolicyFile.model_fields)})"
-
-
-def _describe(error: ErrorDetails) -> str:
-    """One validation error in the file's own terms: `persona 'x' prod: problem`."""
-    loc: list[Any] = [part for part in error["loc"] if part != "rights"]  # ours, not the file's
-    kind, message = error["type"], error["msg"].removeprefix("Value error, ")
-    if kind == "model_type":  # not "instance of _Persona": the file has no such thing
-        message = "must be a mapping" if loc else "the policy must be a YAML mapping"
-    elif kind == "extra_forbidden":
-        key = loc.pop()
-        message = f"unknown key {key!r}" if loc else f"unknown top-level key {key!r} {_TOP_LEVEL}"
-    elif kind == "missing":
-        message = f"needs {loc.pop()!r}"
-    elif loc[-1:] == ["[key]"]:  # a bad mapping key: an environment, a user id
-        message = message if repr(loc[-2]) in message else f"key {loc[-2]!r}: {message}"
-        loc = loc[:-2]
-    elif kind == "value_error" and loc and isinstance(loc[-1], int):  # it names the list item
-        loc.pop()
-    if not loc:
-        return message
-    section, *path = loc
-    where = f"{_SECTION.get(section, section)} {path[0]!r}" if path else section
-    where += "".join(f"[{part}]" if isinstance(part, int) else f" {part}" for part in path[1:])
-    return f"{where}: {message}"
+    def weaker(self, slo_p99_ms: float, load_requests: int) -> list[str]:
+        """How thresholds `slo_p99_ms`/`load_requests` fall short of these minimums ([]: none)."""
+        short = []
+        if not slo_p99_ms <= self.max_slo_p99_ms:
+            short.append(f"SLO p99 {slo_p99_ms:g} ms is over the {self.max_slo_p99_ms:g} ms most")
+        if not load_requests >= self.min_load_requests:
+            short.append(f"{load_requests} load requests are under the {self.min_load_requests}")
+        return short
 
 
 @dataclass(frozen=True)
 class Policy:
-    """A validated RBAC policy. Build it with `Policy.load()`; it is read-only."""
+    """A validated RBAC policy. Build it with `Policy.load()`; it is read-only.
+
+    `sha256` is the content hash of the file it was loaded from: the audit trail
+    records it with every decision, so a swapped policy shows.
+    """
 
     personas: Mapping[str, Mapping[str, frozenset[str]]]
     users: Mapping[str, str]
     azure_roles: Mapping[str, Mapping[str, tuple[tuple[str, str], ...]]]
     source: str
+    sha256: str = ""
+    allow_policy_override: bool = False
+    separation_of_duties: bool = True
+    staging_minimums: StagingMinimums = field(default_factory=StagingMinimums)
+    os_users: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    entra_ids: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> Policy:
@@ -188,15 +112,16 @@ class Policy:
         chosen = Path(path or os.environ.get(POLICY_ENV_VAR) or DEFAULT_POLICY_PATH)
         src = str(chosen)
         try:
-            raw = yaml.safe_load(chosen.read_text())
+            content = chosen.read_bytes()
+            raw = yaml.safe_load(content)
         except OSError as err:
             raise PolicyError(f"{src}: cannot read the RBAC policy: {err}") from err
         except yaml.YAMLError as err:
             raise PolicyError(f"{src}: not valid YAML: {err}") from err
         try:
-            parsed = _PolicyFile.model_validate(raw)
+            parsed = PolicyFile.model_validate(raw)
         except ValidationError as err:
-            problems = "; ".join(map(_describe, err.errors()))
+            problems = "; ".join(map(describe, err.errors()))
             raise PolicyError(f"{src}: {problems}") from None
         azure = {
             persona: {
@@ -204,6 +129,7 @@ class Policy:
             }
             for persona, envs in (parsed.azure_roles or {}).items()
         }
+        minimums = parsed.staging_minimums
         return cls(
             personas=MappingProxyType(
                 {name: MappingProxyType(p.rights) for name, p in parsed.personas.items()}
@@ -211,12 +137,23 @@ class Policy:
             users=MappingProxyType(parsed.users or {}),
             azure_roles=MappingProxyType({p: MappingProxyType(e) for p, e in azure.items()}),
             source=src,
+            sha256=hashlib.sha256(content).hexdigest(),
+            allow_policy_override=parsed.allow_policy_override,
+            separation_of_duties=parsed.separation_of_duties,
+            staging_minimums=StagingMinimums(minimums.max_slo_p99_ms, minimums.min_load_requests),
+            os_users=MappingProxyType(dict(parsed.os_users or {})),
+            entra_ids=MappingProxyType(dict(parsed.entra_ids or {})),
         )
 
+    @classmethod
+    def packaged(cls) -> Policy:
+        """The policy shipped with the code (`rbac_policy.yaml`), whatever the environment says."""
+        return cls.load(DEFAULT_POLICY_PATH)
+
     def _check_query(self, permission: str, environment: str) -> None:
-        if problem := _known("permission", permission, PERMISSIONS):
+        if problem := known("permission", permission, PERMISSIONS):
             raise PolicyError(problem)
-        if problem := _known("environment", environment, ENVIRONMENTS):
+        if problem := known("environment", environment, ENVIRONMENTS):
             raise PolicyError(problem)
 
     def persona_of(self, user: str) -> str:

@@ -33,6 +33,7 @@ from serving.scoring.parsing import Table, json_type
 _NONE = type(None)
 _NUMBER = frozenset({float, int})
 _NUMBER_OR_NULL = _NUMBER | {_NONE}
+_SCALARS = frozenset({str, int, float, bool})
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +53,8 @@ def _type_error(spec: ColumnSpec, values: Sequence[Any], allowed: frozenset[type
     value = values[row]
     if value is None:
         return InputError("null_value", f"column '{spec.name}' is required; row {row} is null")
-    shown = json.dumps(value, default=str)[:40]
+    # Only scalars are quoted (an array may be nested 1000 deep); ASCII-escaped, cut short.
+    shown = json.dumps(value)[:40] if type(value) in _SCALARS else f"of length {len(value)}"
     return InputError(
         "invalid_type",
         f"column '{spec.name}' expects {spec.describe()}; row {row} has {json_type(value)} {shown}",

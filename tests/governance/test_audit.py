@@ -1,20 +1,25 @@
 """The audit trail: hash chain, tamper detection with line numbers, multi-process appends.
 
 Protects the governance promise that who-did-what records cannot be edited,
-dropped from the middle or interleaved by concurrent writers unnoticed, and
-that the file is only ever appended to.
+dropped from the middle or interleaved by concurrent writers unnoticed, that
+the file is only ever appended to, and that every head is anchored outside it
+(append-only SQLite table, Dagster event log) or the write says why not.
+(The eleven tampering attacks are in test_audit_tampering.py.)
 """
 
 from __future__ import annotations
 
 import json
 import multiprocessing
+import sqlite3
 from pathlib import Path
 
 import pytest
 
 from mlops_core.governance import AuditTrail, record_hash
+from mlops_core.governance.anchors import AnchorError, AuditAnchor, SqliteAnchor
 from mlops_core.governance.audit import GENESIS_HASH
+from resources.audit_anchors import DagsterEventLogAnchor
 
 
 def _fill(trail: AuditTrail, n: int) -> list[dict]:
@@ -111,24 +116,88 @@ def test_invalid_outcome_or_missing_actor_is_refused(tmp_path):
     assert not trail.path.exists()
 
 
-def _append_many(path: str, worker: int, count: int) -> None:
-    trail = AuditTrail(path)
+def _append_many(path: str, worker: int, count: int, anchor_path: str) -> None:
+    trail = AuditTrail(path, anchors=[SqliteAnchor(anchor_path)])
     for i in range(count):
         trail.record("scale", f"worker{worker}", f"m:{i}", "preprod", "succeeded")
 
 
 def test_concurrent_appends_from_processes_keep_one_chain(tmp_path):
-    path = str(tmp_path / "trail.jsonl")
+    path, anchor_path = str(tmp_path / "trail.jsonl"), str(tmp_path / "db" / "anchors.db")
     ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_append_many, args=(path, w, 50)) for w in range(4)]
+    procs = [ctx.Process(target=_append_many, args=(path, w, 50, anchor_path)) for w in range(4)]
     for p in procs:
         p.start()
     for p in procs:
         p.join(timeout=60)
         assert p.exitcode == 0
-    trail = AuditTrail(path)
+    trail = AuditTrail(path, anchors=[SqliteAnchor(anchor_path)])
     records = trail.read(newest_first=False)
     assert len(records) == 200
     assert [r["seq"] for r in records] == list(range(1, 201))
     assert {r["actor"] for r in records} == {f"worker{w}" for w in range(4)}
     assert trail.verify() == []
+    # Publishing under the file lock keeps the anchors in file order.
+    assert trail.anchors[0].history() == [(r["seq"], r["hash"]) for r in records]
+
+
+# -- anchors -----------------------------------------------------------------------------------
+def test_the_sqlite_anchor_table_refuses_update_delete_and_overwrite(tmp_path):
+    anchor = SqliteAnchor(tmp_path / "anchors.db")
+    assert isinstance(anchor, AuditAnchor) and anchor.latest() is None and anchor.history() == []
+    anchor.publish(1, "a" * 64)
+    anchor.publish(2, "b" * 64)
+    conn = sqlite3.connect(anchor.path, isolation_level=None)  # no transaction left open
+    for statement in (
+        "UPDATE audit_anchor SET hash = hash",
+        "DELETE FROM audit_anchor WHERE seq = 2",
+        f"INSERT OR REPLACE INTO audit_anchor VALUES (2, '{'c' * 64}', 'now')",
+        f"INSERT INTO audit_anchor VALUES (1, '{'c' * 64}', 'now')",
+    ):
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            conn.execute(statement)
+    with pytest.raises(AnchorError, match="seq must exceed the newest"):
+        anchor.publish(2, "c" * 64)
+    assert anchor.history() == [(1, "a" * 64), (2, "b" * 64)]
+    conn.execute("DROP TRIGGER audit_anchor_no_delete")
+    with pytest.raises(AnchorError, match=r"audit_anchor_no_delete are missing: .* tampered"):
+        anchor.history()
+
+
+class _Unreachable:
+    name = "unreachable"
+
+    def publish(self, seq: int, head_hash: str) -> None:
+        raise ConnectionError("network down")
+
+    def latest(self) -> None:
+        return None
+
+    def history(self) -> list:
+        return []
+
+
+def test_a_failed_anchor_keeps_the_record_and_raises_naming_the_anchor(tmp_path):
+    good = SqliteAnchor(tmp_path / "anchors.db")
+    trail = AuditTrail(tmp_path / "trail.jsonl", anchors=[_Unreachable(), good])
+    with pytest.raises(AnchorError, match=r"seq 1 is written to .*: unreachable: network down"):
+        trail.record("deploy", "ci-bot", "m:1", "prod", "succeeded")
+    assert [r["seq"] for r in trail.read()] == [1]  # durable, and the other anchor has it
+    assert good.latest() == (1, trail.head())
+    assert trail.verify() == [
+        "anchor unreachable holds no head, but the file has 1 record(s): the trail was never "
+        "anchored, or the anchor was deleted or reset"
+    ]
+
+
+def test_the_dagster_event_log_anchor(tmp_path):
+    import dagster as dg
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        anchor = DagsterEventLogAnchor(instance)
+        trail = AuditTrail(tmp_path / "trail.jsonl", anchors=[anchor])
+        records = _fill(trail, 3)
+        assert anchor.history() == [(r["seq"], r["hash"]) for r in records]
+        assert anchor.latest() == (3, trail.head())
+        trail.path.write_text("\n".join(trail.path.read_text().splitlines()[:2]) + "\n")
+        assert "records were cut from the end" in trail.verify()[0]

@@ -114,7 +114,8 @@ def test_legacy_server_json_limits_and_start(endpoints, tmp_path):
         assert (
             endpoints.regenerate_key("t-legacy", "secondary")["secondary"] != (keys["secondary"])
         )  # reloaded through the legacy port with the key it holds
-        assert httpx.get(f"http://127.0.0.1:{port}/health").json()["reloads"] == 1
+        details = {"Authorization": f"Bearer {keys['primary']}"}  # /health details need a key
+        assert httpx.get(f"http://127.0.0.1:{port}/health", headers=details).json()["reloads"] == 1
 
         scaled = endpoints.scale("t-legacy", 2)  # cannot share its port: replaced once
         assert scaled.workers == 2 and legacy.pid not in scaled.extra["pids"]

@@ -89,7 +89,8 @@ def test_scale_out_rotate_keys_and_scale_in_under_load(endpoints, tmp_path):
         old_primary = endpoints.get_keys("t-ws")["primary"]
         new_primary = endpoints.regenerate_key("t-ws", "primary")["primary"]
         for url in out_info.extra["admin_urls"]:  # every worker reloaded, not just one
-            health = httpx.get(f"{url}/health").json()
+            details = {"Authorization": f"Bearer {new_primary}"}  # /health details need a key
+            health = httpx.get(f"{url}/health", headers=details).json()
             assert health["reloads"] == 1, (url, health)
             for key, status in [(new_primary, 200), (old_primary, 401)]:
                 response = httpx.post(

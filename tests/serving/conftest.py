@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parents[2]
 COLUMNS = ["dep_delay", "distance", "carrier", "wind_speed"]
 CARRIERS = ["AA", "B6", "DL", "UA"]
 PRIMARY, SECONDARY = "primary-key-0123456789", "secondary-key-9876543210"
+REPLAY = "replay-key-5555555555"  # lets a request set x-mlops-event-date; scores nothing
 AUTH = {"Authorization": f"Bearer {PRIMARY}"}
 # mlflow 3.17's pyfunc input handling trips a pandas 3 deprecation; not ours to fix.
 MLFLOW_PANDAS_WARNING = "Operation with range is deprecated"
@@ -157,9 +158,10 @@ def make_config(directory: Path, models: dict[str, Path], **overrides: Any) -> d
             },
         },
         "traffic": {"blue": 100, "green": 0},
-        "keys": {"primary": PRIMARY, "secondary": SECONDARY},
+        "keys": {"primary": PRIMARY, "secondary": SECONDARY, "replay": REPLAY},
         "inference_log_dir": str(directory / "inference_log"),
         "max_body_bytes": 65536,
+        "max_drain_bytes": 4 << 20,
     }
     config.update(overrides)
     return config

@@ -21,6 +21,7 @@ from tests.serving.conftest import (
     COLUMNS,
     MLFLOW_PANDAS_WARNING,
     PRIMARY,
+    REPLAY,
     SECONDARY,
     TestClient,
     app_client,
@@ -113,6 +114,7 @@ def test_optional_column_may_be_null_or_absent(client: TestClient) -> None:
         (f"Bearer {PRIMARY}", 200),
         (f"Bearer {SECONDARY}", 200),
         (f"bearer {SECONDARY}", 200),
+        (f"Bearer {REPLAY}", 401),  # the replay key only goes with a scoring key
     ],
 )
 def test_key_auth(client: TestClient, header: str | None, status: int) -> None:
@@ -158,13 +160,16 @@ def test_key_rotation_by_reload(write_config: Callable[..., Path]) -> None:
         assert c.post("/score", json=body, headers=new).status_code == 200
 
 
-def test_health_needs_no_key(client: TestClient) -> None:
-    health = client.get("/health")
-    assert health.status_code == 200
-    body = health.json()
-    assert body["status"] == "ok" and body["endpoint"] == "classical-online"
+def test_health_details_need_a_key(client: TestClient) -> None:
+    assert client.get("/health").json() == {"status": "ok", "ready": True}  # probes: no key
+    body = client.get("/health", headers=AUTH).json()
+    assert body["status"] == "ok" and body["ready"] and body["endpoint"] == "classical-online"
     assert {n: (d["model_version"], d["traffic"]) for n, d in body["deployments"].items()} == {
         "blue": ("3", 100),
         "green": ("4", 0),
     }
+    for header in ("Bearer wrong-key", f"Bearer {REPLAY}"):
+        refused = client.get("/health", headers={"Authorization": header})
+        assert refused.status_code == 401 and "model_path" not in refused.text
+        assert refused.json()["error"]["code"] == "unauthorized"
     assert client.get("/ping").status_code == 200

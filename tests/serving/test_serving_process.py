@@ -153,7 +153,7 @@ def test_sighup_reload_rotates_keys_and_traffic_without_failing_requests(
         for worker in workers:
             worker.join(timeout=30)
     assert statuses[200] >= 30 and set(statuses) == {200}, statuses
-    assert httpx.get(f"{server.url}/health").json()["reloads"] == 3
+    assert httpx.get(f"{server.url}/health", headers=AUTH).json()["reloads"] == 3
 
 
 def test_kill_9_loses_no_acknowledged_request(

@@ -3,7 +3,8 @@
 Protects: a weighted split honours its percentages and keeps a request id on one deployment;
 a pinned deployment header wins (an unknown one is a 404); mirrored traffic is scored, logged
 and discarded; every scored request is an inference-log row; /metrics is valid Prometheus
-text with the counts the requests imply; a replay's event-date header files it by its day.
+text with the counts the requests imply; a replay's event-date header files it by its day
+(who may send it, and which days: `test_serving_trust.py`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from tests.serving.conftest import (
     AUTH,
     COLUMNS,
     MLFLOW_PANDAS_WARNING,
+    REPLAY,
     TestClient,
     app_client,
     rows,
@@ -163,9 +165,14 @@ def test_event_date_header_files_replayed_traffic_by_its_day(
     client: TestClient, tmp_path: Path
 ) -> None:
     body = {"input_data": {"columns": COLUMNS, "data": rows(2, seed=4)}}
-    replay = {**AUTH, "x-request-id": "replay-1", "x-mlops-event-date": "2013-07-15"}
+    replay = {
+        **AUTH,
+        "x-request-id": "replay-1",
+        "x-mlops-event-date": "2013-07-15",
+        "x-mlops-replay-key": REPLAY,
+    }
     assert client.post("/score", headers=replay, json=body).status_code == 200
-    bad = {**AUTH, "x-mlops-event-date": "2013-13-45"}
+    bad = {**replay, "x-mlops-event-date": "2013-13-45"}
     response = client.post("/score", headers=bad, json=body)
     assert response.status_code == 400
     assert "x-mlops-event-date" in response.json()["error"]["message"]

@@ -172,7 +172,7 @@ def test_request_metrics_are_cumulative_and_per_app() -> None:
         ({"keys": {"secondary": "abc"}}, "keys.primary is required"),
         ({"keys": {"primary": "has space"}}, "keys.primary: must be a non-empty string"),
         ({"keys": {"primary": "abc", "third": "x"}}, "keys.third: unknown key"),
-        ({"trafic": {}}, "trafic: unknown key; expected one of ['deployments', "),
+        ({"trafic": {}}, "trafic: unknown key; expected one of ['body_timeout_s', 'deployments', "),
         ({"endpoint": "bad name!"}, "endpoint: must be a name matching"),
         ({"endpoint": 7}, "endpoint: Input should be a valid string"),
         ({"deployments": {}}, "deployments: Dictionary should have at least 1 item"),

@@ -6,10 +6,17 @@
   pass, so a bad day stops everything downstream in the run.
 - `validated_flights` re-validates (guarding runs that skip the checks), casts
   to canonical types and drops duplicate rows; a bad day raises and the stored
-  validated partition stays as it was.
+  validated partition stays as it was. It records the sha256 of the bytes it
+  writes (`validated_store`), and `training_set` and the batch endpoint
+  (`batch_frame`) refuse a day whose file no longer matches its record.
+- Checks against outside facts and history act by policy (`FlightChecksConfig`):
+  a `warn` check fails with WARN severity and does not stop the day. The label
+  rate's history is the days validated before this run (their records).
 - Re-materializing a day overwrites its one file: no duplicated rows.
 Partition ranges run in one process (single-run backfills).
 """
+
+from typing import Literal
 
 import dagster as dg
 import pandas as pd
@@ -24,8 +31,20 @@ from mlops_assets.scenarios.classical.features import (
     build_inference_features,
     split_by_time,
 )
+from mlops_assets.scenarios.classical.label_rate import LabelRateRule
 from mlops_assets.scenarios.classical.source import FIRST_DAY, flights_for_day
+from mlops_assets.scenarios.classical.validated_store import (
+    VALIDATED_DIR,
+    RateHistory,
+    landing_path,
+    raw_path,
+    read_validated,
+    read_verified_days,
+    validated_path,
+    write_validated,
+)
 from mlops_core.datasets import write_version
+from mlops_core.integrity import IntegrityError
 from resources.lake import DataLake
 
 SCENARIO = "classical"
@@ -42,23 +61,39 @@ def read_split(lake: DataLake, path: str) -> pd.DataFrame:
     return lake.read_parquet(path)
 
 
-def landing_path(day: str) -> str:
-    return f"landing/classical/flights/{day}.parquet"
+Policy = Literal["block", "warn"]
 
 
-def raw_path(day: str) -> str:
-    return f"raw/classical/flights/{day}.parquet"
+class FlightChecksConfig(dg.Config):
+    """What a failed check against outside facts or history does: `block` stops the day
+    (ERROR severity), `warn` reports it (WARN severity). The file's contract always blocks."""
+
+    reference_codes: Policy = "block"
+    physical_ranges: Policy = "block"
+    timestamps: Policy = "block"
+    label_rate: Policy = "warn"
+    label_rate_sigmas: float = 3.0
+    label_rate_history_days: int = 28
+    label_rate_min_history: int = 14
+
+    def policy(self) -> dict[str, str]:
+        return {check: getattr(self, check) for check in schema.DEFAULT_POLICY}
+
+    def rule(self) -> LabelRateRule:
+        return LabelRateRule(
+            sigmas=self.label_rate_sigmas,
+            history_days=self.label_rate_history_days,
+            min_history=self.label_rate_min_history,
+        )
 
 
-def validated_path(day: str) -> str:
-    return f"validated/classical/flights/{day}.parquet"
-
-
-def report_for(data: bytes, day: str) -> tuple[pd.DataFrame | None, schema.ValidationReport]:
+def report_for(
+    data: bytes, day: str, history: RateHistory
+) -> tuple[pd.DataFrame | None, schema.ValidationReport]:
     frame, error = schema.read_raw(data)
     if frame is None:
         return None, schema.unreadable_report(error or "unreadable")
-    return frame, schema.validate_flights(frame, day)
+    return frame, schema.validate_flights(frame, day, history.before(day), history.rule)
 
 
 @dg.asset(
@@ -74,10 +109,13 @@ def report_for(data: bytes, day: str) -> tuple[pd.DataFrame | None, schema.Valid
         for name in schema.CHECKS
     ],
 )
-def raw_flights(context: dg.AssetExecutionContext, lake: DataLake) -> dg.MaterializeResult:
+def raw_flights(
+    context: dg.AssetExecutionContext, config: FlightChecksConfig, lake: DataLake
+) -> dg.MaterializeResult:
     """One day of NYC departures as delivered by the source, unchanged (daily partitions)."""
     failures: dict[str, dict[str, list[str]]] = {c: {} for c in schema.CHECKS}
     rows, dropped = 0, 0
+    history = RateHistory(lake, config.rule())
     for day in context.partition_keys:
         if lake.exists(landing_path(day)):
             data = lake.read_bytes(landing_path(day))
@@ -86,13 +124,18 @@ def raw_flights(context: dg.AssetExecutionContext, lake: DataLake) -> dg.Materia
             buf = flights_for_day(day)
             data = buf.to_parquet(index=False)
         lake.write_bytes(raw_path(day), data)
-        _, report = report_for(data, day)
+        _, report = report_for(data, day, history)
         rows += report.rows
         for check, items in report.problems.items():
             if items:
                 failures[check][day] = items
     context.log.info(f"landed {len(context.partition_keys)} day(s), {rows} rows")
-    checks = check_results(failures, len(context.partition_keys))
+    policy = config.policy()
+    severities = {
+        c: dg.AssetCheckSeverity.ERROR if schema.blocks(c, policy) else dg.AssetCheckSeverity.WARN
+        for c in schema.CHECKS
+    }
+    checks = check_results(failures, len(context.partition_keys), severities)
     return dg.MaterializeResult(
         metadata={
             "partitions": len(context.partition_keys),
@@ -115,18 +158,25 @@ def raw_flights(context: dg.AssetExecutionContext, lake: DataLake) -> dg.Materia
     tags=naming.scenario_tags(SCENARIO),
     automation_condition=dg.AutomationCondition.eager(),
 )
-def validated_flights(context: dg.AssetExecutionContext, lake: DataLake) -> dg.MaterializeResult:
+def validated_flights(
+    context: dg.AssetExecutionContext, config: FlightChecksConfig, lake: DataLake
+) -> dg.MaterializeResult:
     """Flights that passed validation, in canonical types without duplicate rows (daily)."""
     frames: dict[str, pd.DataFrame] = {}
     failures: dict[str, list[str]] = {}
-    duplicates = 0
+    warnings: dict[str, list[str]] = {}
+    duplicates, policy = 0, config.policy()
+    history = RateHistory(lake, config.rule())
     for day in context.partition_keys:
-        frame, report = report_for(lake.read_bytes(raw_path(day)), day)
-        if frame is None or not report.ok:
-            failures[day] = report.all_problems()
-        else:
-            frames[day] = schema.canonical(frame)
-            duplicates += len(frame) - len(frames[day])
+        frame, report = report_for(lake.read_bytes(raw_path(day)), day, history)
+        if frame is None or report.blocking(policy):
+            failures[day] = report.blocking(policy)
+            continue
+        if report.warnings(policy):
+            warnings[day] = report.warnings(policy)
+            context.log.warning(f"{day} validated with warnings: {warnings[day]}")
+        frames[day] = schema.canonical(frame)
+        duplicates += len(frame) - len(frames[day])
     if failures:
         # Nothing is written when any day is bad: stored partitions stay as they were.
         raise dg.Failure(
@@ -134,9 +184,9 @@ def validated_flights(context: dg.AssetExecutionContext, lake: DataLake) -> dg.M
             + "; ".join(f"{d}: {p[0]}" for d, p in list(failures.items())[:3]),
             metadata={"problems": dg.MetadataValue.md(problems_markdown(failures))},
         )
-    rows = 0
+    rows, hashes = 0, {}
     for day, frame in frames.items():
-        lake.write_parquet(validated_path(day), frame)
+        hashes[day] = write_validated(lake, day, frame).sha256
         rows += len(frame)
     first = next(iter(frames.values()))
     return dg.MaterializeResult(
@@ -144,6 +194,9 @@ def validated_flights(context: dg.AssetExecutionContext, lake: DataLake) -> dg.M
             "row_count": rows,
             "duplicates_dropped": duplicates,
             "partitions": len(frames),
+            "content_sha256": dg.MetadataValue.json(hashes),
+            "warned_partitions": len(warnings),
+            "warnings": dg.MetadataValue.md(problems_markdown(warnings)),
             "cancelled_flights": int(sum(f["arr_delay"].isna().sum() for f in frames.values())),
             "preview": dg.MetadataValue.md(first.head(5).to_markdown(index=False)),
         }
@@ -152,7 +205,11 @@ def validated_flights(context: dg.AssetExecutionContext, lake: DataLake) -> dg.M
 
 def batch_frame(lake: DataLake, day: str) -> pd.DataFrame:
     """Every scheduled flight of a validated day, as features with its identifiers."""
-    return build_inference_features(lake.read_parquet(validated_path(day)))
+    try:
+        flights, _ = read_validated(lake, day)
+    except IntegrityError as err:
+        raise dg.Failure(str(err)) from err
+    return build_inference_features(flights)
 
 
 class TrainingSetConfig(dg.Config):
@@ -169,7 +226,7 @@ class TrainingSetConfig(dg.Config):
 def training_window(config: TrainingSetConfig, lake: DataLake) -> tuple[str, str]:
     end = config.end_date
     if end == "latest":
-        landed = lake.list("validated/classical/flights")
+        landed = lake.list(VALIDATED_DIR)
         if not landed:
             raise dg.Failure("no validated flights yet; materialize validated_flights first")
         end = landed[-1].rsplit("/", 1)[-1].removesuffix(".parquet")
@@ -202,11 +259,12 @@ def training_set(
             f"{len(missing)} day(s) in {start}..{end} are not validated "
             f"yet (first: {missing[:5]}); materialize validated_flights for them first"
         )
-    flights = pd.concat([lake.read_parquet(validated_path(d)) for d in days], ignore_index=True)
+    flights, inputs_sha256 = read_verified_days(lake, days)
     features = build_features(flights)
     train, holdout = split_by_time(features, config.holdout_days)
     manifest = {
         "partition_range": f"{days[0]}..{days[-1]}",
+        "validated_inputs_sha256": inputs_sha256,
         "holdout_from": holdout[DATE].min(),
         "holdout_days": config.holdout_days,
     }
@@ -221,6 +279,7 @@ def training_set(
         metadata={
             **version.to_metadata(),
             "holdout_from": manifest["holdout_from"],
+            "validated_inputs_sha256": inputs_sha256,
             "newly_written": written,
             "late_rate_train": float(train[LABEL].mean()),
             "late_rate_holdout": float(holdout[LABEL].mean()),

@@ -60,6 +60,12 @@ def build_features(flights: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def label_rate(flights: pd.DataFrame) -> float | None:
+    """Share of arrived flights that were late (the label's mean); None when none arrived."""
+    arrived = flights["arr_delay"].dropna()
+    return float((arrived > LATE_MINUTES).mean()) if len(arrived) else None
+
+
 def split_by_time(features: pd.DataFrame, holdout_days: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Train on the earlier days, hold out the last `holdout_days` (no look-ahead)."""
     days = sorted(features[DATE].unique())

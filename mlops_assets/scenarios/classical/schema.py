@@ -2,16 +2,24 @@
 
 Every problem names the column and what is wrong with it, so a failed check
 in the UI says what to fix. Validation never raises on bad data: it returns
-the problems, grouped by the check that reports them.
+the problems, grouped by the check that reports them. The file's own contract
+(schema, nulls, ranges, row count) always blocks a day; the checks against
+outside facts (`reference_checks`) and recent history (`label_rate`) act by
+policy: `block` or `warn`, chosen on the assets (`DEFAULT_POLICY` otherwise).
 """
 
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+
+from mlops_assets.scenarios.classical import reference_checks as ref
+from mlops_assets.scenarios.classical.features import label_rate
+from mlops_assets.scenarios.classical.label_rate import LabelRateRule, check_label_rate
 
 # column -> (kind, nullable); kinds: "int", "float", "str"
 COLUMNS: dict[str, tuple[str, bool]] = {
@@ -62,7 +70,14 @@ RANGES: dict[str, tuple[float, float]] = {
 ORIGINS = frozenset({"EWR", "JFK", "LGA"})
 MIN_ROWS, MAX_ROWS = 100, 5000
 
-CHECKS = ("schema", "nulls", "ranges", "row_count")
+CONTRACT_CHECKS = ("schema", "nulls", "ranges", "row_count")
+DEFAULT_POLICY: dict[str, str] = {
+    "reference_codes": "block",
+    "physical_ranges": "block",
+    "timestamps": "block",
+    "label_rate": "warn",
+}
+CHECKS = (*CONTRACT_CHECKS, *DEFAULT_POLICY)
 
 
 @dataclass
@@ -76,6 +91,32 @@ class ValidationReport:
 
     def all_problems(self) -> list[str]:
         return [f"{check}: {p}" for check, items in self.problems.items() for p in items]
+
+    def blocking(self, policy: Mapping[str, str] = DEFAULT_POLICY) -> list[str]:
+        """Problems of the checks that block under `policy` (the contract always does)."""
+        return self._where(policy, blocking=True)
+
+    def warnings(self, policy: Mapping[str, str] = DEFAULT_POLICY) -> list[str]:
+        """Problems of the checks that only warn under `policy`."""
+        return self._where(policy, blocking=False)
+
+    def _where(self, policy: Mapping[str, str], blocking: bool) -> list[str]:
+        return [
+            f"{check}: {p}"
+            for check, items in self.problems.items()
+            if blocks(check, policy) == blocking
+            for p in items
+        ]
+
+
+def blocks(check: str, policy: Mapping[str, str] = DEFAULT_POLICY) -> bool:
+    """Whether a failure of `check` stops the day: always for the contract, else by policy."""
+    if check in CONTRACT_CHECKS:
+        return True
+    mode = policy.get(check, DEFAULT_POLICY[check])
+    if mode not in ("block", "warn"):
+        raise ValueError(f"policy for check '{check}' must be 'block' or 'warn', got {mode!r}")
+    return mode == "block"
 
 
 def _kind_ok(series: pd.Series, kind: str) -> bool:
@@ -96,8 +137,14 @@ def read_raw(data: bytes) -> tuple[pd.DataFrame | None, str | None]:
         return None, f"file is not readable parquet ({type(err).__name__}: {err})"[:300]
 
 
-def validate_flights(df: pd.DataFrame, day: str | None = None) -> ValidationReport:
-    """Check schema, types, nulls, value ranges and row count of one day of flights."""
+def validate_flights(
+    df: pd.DataFrame,
+    day: str | None = None,
+    history: Mapping[str, float] | None = None,
+    rule: LabelRateRule | None = None,
+) -> ValidationReport:
+    """Check one day of flights: its contract, reference codes, physical ranges, timestamps,
+    and its label rate against `history` (previous validated days -> their rate)."""
     report = ValidationReport(rows=len(df))
     typed_ok: list[str] = []
     for col, (kind, _) in COLUMNS.items():
@@ -144,6 +191,13 @@ def validate_flights(df: pd.DataFrame, day: str | None = None) -> ValidationRepo
     if not MIN_ROWS <= len(df) <= MAX_ROWS:
         report.problems["row_count"].append(
             f"{len(df)} rows, expected between {MIN_ROWS} and {MAX_ROWS} flights a day"
+        )
+    report.problems["reference_codes"] += ref.check_reference_codes(df, typed_ok)
+    report.problems["physical_ranges"] += ref.check_physical_ranges(df, typed_ok)
+    report.problems["timestamps"] += ref.check_timestamps(df, typed_ok)
+    if "arr_delay" in typed_ok:
+        report.problems["label_rate"] += check_label_rate(
+            label_rate(df), history or {}, rule or LabelRateRule()
         )
     return report
 
