@@ -4,8 +4,8 @@ Run: `.venv/bin/python bench/batch_bench.py` (not part of the tests).
 
 Setup (not timed), two layouts in temporary lakes, validated days written with
 their integrity records, and a champion trained on January in the prod registry:
-- "10 big days": 10 daily partitions, each a day's flights repeated to ~100k rows;
-- "365 days": every 2013 day, each repeated to ~3k rows (~1.1M rows in all).
+- "10 big days": 10 daily partitions, each a day's flights repeated to ~100k rows (~1.0M);
+- "365 days": every 2013 day, each repeated to at least 2,740 rows (~1.1M rows in all).
 
 Timed, each layout in a fresh interpreter (so no worker pool or forkserver is
 warm from an earlier case), input files read once beforehand (warm page cache):
@@ -36,37 +36,35 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 warnings.filterwarnings("ignore")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import dagster as dg  # noqa: E402
-import pandas as pd  # noqa: E402
+# Heavy imports live in the functions: the per-core floor's spawned processes (and
+# the batch pool's forkserver) import this module as their `__main__`.
 
-from bench import batch_floor  # noqa: E402
-from mlops_assets.definitions import build_defs  # noqa: E402
-from mlops_assets.deployment.batch_predictions import predictions_path  # noqa: E402
-from mlops_assets.scenarios.classical import SPEC, model  # noqa: E402
-from mlops_assets.scenarios.classical.features import FEATURES, LABEL, build_features  # noqa: E402
-from mlops_assets.scenarios.classical.schema import canonical  # noqa: E402
-from mlops_assets.scenarios.classical.source import _flights_by_day  # noqa: E402
-from mlops_assets.scenarios.classical.validated_store import validated_path, write_validated  # noqa: E402
-from resources.env import local_resources  # noqa: E402
-
-ROWS = {10: 1_000_000, 365: 1_100_000}
+TOTAL_ROWS = 1_000_000  # per day: TOTAL_ROWS / days, rounded up to whole copies of the day
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 def setup(home: Path, n_days: int) -> list[str]:
     """Write the layout's validated days and register + promote a champion."""
+    import mlflow.sklearn
+    import pandas as pd
+
+    from mlops_assets.scenarios.classical import SPEC, model
+    from mlops_assets.scenarios.classical.features import FEATURES, LABEL, build_features
+    from mlops_assets.scenarios.classical.schema import canonical
+    from mlops_assets.scenarios.classical.source import _flights_by_day
+    from mlops_assets.scenarios.classical.validated_store import write_validated
+    from resources.env import local_resources
+
     res = local_resources(home)
     all_days = sorted(_flights_by_day())
     days = all_days[:n_days]
     for day in days:
         frame = canonical(_flights_by_day()[day])
         write_validated(
-            res["lake"], day, pd.concat([frame] * -(-ROWS[n_days] // len(days) // len(frame)))
+            res["lake"], day, pd.concat([frame] * -(-(TOTAL_ROWS // len(days)) // len(frame)))
         )
     january = build_features(pd.concat([_flights_by_day()[d] for d in all_days[:31]]))
     fitted = model.build_pipeline({}).fit(january[FEATURES], january[LABEL])
-    import mlflow.sklearn
-
     registry = res["registry"]
     client = registry.client("dev")
     run = client.create_run(registry.ensure_experiment("bench"))
@@ -88,6 +86,11 @@ def span(logs: list, kind: str) -> tuple[int, float]:
 
 
 def asset(home: Path, days: list[str]) -> dict:
+    import dagster as dg
+
+    from mlops_assets.definitions import build_defs
+    from resources.env import local_resources
+
     res = local_resources(home)
     job = build_defs("local", resources=res).resolve_job_def("classical_batch_scoring_job")
     tags = {
@@ -115,6 +118,12 @@ def asset(home: Path, days: list[str]) -> dict:
 
 
 def case(home: Path, n_days: int) -> dict:
+    import pandas as pd
+
+    from bench import batch_floor
+    from mlops_assets.deployment.batch_predictions import predictions_path
+    from mlops_assets.scenarios.classical.validated_store import validated_path
+
     lake_root = home / "lake"
     days = sorted(p.stem for p in (lake_root / "validated/classical/flights").glob("*.parquet"))
     for day in days:  # warm the page cache for every contender alike
@@ -152,8 +161,8 @@ def report(label: str, r: dict) -> list[str]:
         f"  Dagster per-partition records: {n_p} planned in {planned_s:.2f}s + {n_m} materialized "
         f"in {mat_s:.2f}s = {book:.2f}s, {book / a['seconds']:.0%} of the run "
         f"({book / max(n_m, 1) * 1000:.0f} ms per partition)",
-        f"  asset / 1-process floor = {s1 / a['seconds']:.2f}; "
-        f"asset / per-core floor = {sn / a['seconds']:.2f}",
+        f"  asset / 1-process floor = {s1 / wall:.2f}; asset / per-core floor = {sn / wall:.2f} "
+        f"(goal >= {0.8 if r['days'] <= 10 else 0.6} of the per-core floor)",
     ]
 
 

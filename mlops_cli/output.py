@@ -25,7 +25,7 @@ from tabulate import tabulate
 FORMATS = ("table", "json")
 MAX_CELL = 72  # wrap wider table cells so a row fits a terminal
 
-AUDIT_COLUMNS = ("seq", "ts", "action", "actor", "persona", "target", "outcome", "reason")
+AUDIT_COLUMNS = ("seq", "ts", "action", "actor", "persona", "caller", "target", "outcome", "reason")
 ENDPOINT_COLUMNS = ("name", "running", "workers", "scoring_uri", "traffic", "deployments")
 
 

@@ -24,6 +24,7 @@ import itertools
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -97,6 +98,8 @@ class BatchJob:
     """Columns with one value for every output row (e.g. model_version)."""
     run_token: str = "tmp"
     """Names this run's temporary files, so concurrent runs never share one."""
+    preload: tuple[str, ...] = ()
+    """More modules workers need, imported once by the forkserver (see `model_modules`)."""
 
     def output_path(self, partition: str) -> str:
         return self.output.format(partition=partition)
@@ -107,7 +110,22 @@ class BatchJob:
     def modules(self) -> list[str]:
         """Modules a worker imports to run this job (preloaded by the forkserver)."""
         fns = (self.load, self.batch_items, self.batch_predict)
-        return sorted({"mlops_core.batch", *(fn.__module__ for fn in fns)})
+        return sorted({"mlops_core.batch_pool", *(fn.__module__ for fn in fns), *self.preload})
+
+
+def model_modules(model_dir: str) -> tuple[str, ...]:
+    """What loading an MLflow model folder imports lazily: the flavor's loader module
+    (`python_function.loader_module`) and skops for skops-serialized models. Preloaded
+    once, they spare every worker seconds of imports before its first mini-batch."""
+    import yaml
+
+    path = Path(model_dir) / "MLmodel"
+    if not path.is_file():
+        return ()
+    flavors = (yaml.safe_load(path.read_text()) or {}).get("flavors", {})
+    loader = flavors.get("python_function", {}).get("loader_module")
+    skops = any(f.get("serialization_format") == "skops" for f in flavors.values())
+    return tuple(m for m in (loader, "skops.io" if skops else None) if m)
 
 
 class PartitionError(Exception):

@@ -9,8 +9,9 @@ worker is replaced while the others keep going.
 
 - Workers start from a `forkserver` (default) or `spawn` context, never `fork`:
   the parent is a Dagster run with threads and locks (MLflow, gRPC, loggers).
-  The forkserver preloads the job's modules once, so each worker only loads
-  the model (once, before its first mini-batch) and runs with one OpenMP thread.
+  The forkserver (a clean process) imports the job's modules once and forks the
+  workers from there, so a worker only loads the model (once, before its first
+  mini-batch: the pool's initializer) and runs with one OpenMP thread.
 - Retries: a failed, dead or timed-out mini-batch is retried one partition at a
   time (so the one at fault is isolated and named) up to `max_retries` more
   times; after that the run stops, every worker is killed and the temporary
@@ -193,7 +194,8 @@ def run_batch(
     plan = plan_mini_batches(partitions, settings.mini_batch_size, settings.workers())
     ctx = mp.get_context(start_method)
     if start_method == "forkserver":
-        ctx.set_forkserver_preload(job.modules())  # no effect once the server runs
+        # `__main__` too: otherwise every worker re-imports the parent's main module.
+        ctx.set_forkserver_preload(["__main__", *job.modules()])  # no effect once it runs
     run = _Run(job, settings, plan, ctx)
     try:
         run.loop(log)

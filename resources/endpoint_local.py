@@ -85,8 +85,11 @@ class LocalOnlineEndpoints(OnlineEndpoints):
             )
         return config
 
-    def _apply(self, endpoint: str, change: Callable[[dict[str, Any]], None]) -> EndpointInfo:
-        """Validate and write a changed config, then make the server (re)load it."""
+    def _apply(
+        self, endpoint: str, change: Callable[[dict[str, Any]], None], start: bool = True
+    ) -> EndpointInfo:
+        """Validate and write a changed config, then make the server (re)load it (or start
+        it; with `start=False` a stopped endpoint stays stopped)."""
         from serving.settings import ServingSettings
 
         with self._locked(endpoint) as folder:
@@ -97,7 +100,8 @@ class LocalOnlineEndpoints(OnlineEndpoints):
             ServingSettings.from_dict(config, base_dir=folder)  # refuse a bad config up front
             write_json(folder, "config.json", config)
             # The running server only knows the old keys: authorize its reload with those.
-            self._ensure_running(endpoint, folder, old or config, reload=old is not None)
+            if start or live_workers(folder, read_state(folder)):
+                self._ensure_running(endpoint, folder, old or config, reload=old is not None)
         return self.get(endpoint)
 
     def _new_config(self, endpoint: str, folder: Path) -> dict[str, Any]:
@@ -217,7 +221,7 @@ class LocalOnlineEndpoints(OnlineEndpoints):
         """{primary, secondary, replay}; an endpoint created before replay keys gets one."""
         keys = self._config(endpoint)["keys"]
         if REPLAY_SLOT not in keys:
-            self._apply(endpoint, lambda config: None)  # `_apply` adds it and reloads
+            self._apply(endpoint, lambda config: None, start=False)  # adds it, reloads
             keys = self._config(endpoint)["keys"]
         return dict(keys)
 

@@ -89,8 +89,10 @@ def _too_large(limit: int, size: int | None, close: bool) -> ApiError:
 
 async def read_body(request: Request, limit: int, drain_bytes: int, timeout_s: float) -> bytes:
     """The body, at most `limit` bytes, complete within `timeout_s` (ApiError otherwise)."""
-    length = request.headers.get("content-length")
-    declared = int(length) if length is not None and length.isdigit() else None
+    length = request.headers.get("content-length") or ""
+    declared = None  # ASCII digits only ("²".isdigit()); 19 or more is beyond any limit
+    if length.isascii() and length.isdigit():
+        declared = int(length) if len(length) < 19 else 10**18
     if declared is not None and declared > max(limit, drain_bytes):
         raise _too_large(limit, declared, close=True)
     chunks: list[bytes] = []

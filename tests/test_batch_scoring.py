@@ -4,7 +4,8 @@ Protects: a multi-worker run writes exactly what a single-process loop writes
 (same rows, same order per partition, mini-batches scored as one call or not);
 a worker killed or hung mid-run is replaced and its mini-batch retried, with no
 half-written output left; after exhausted retries the run fails naming the
-partition and that partition has no output; the Azure batch deployment built
+partition and that partition has no output; the asset records each day with
+its rows and path and fails naming the day; the Azure batch deployment built
 from the same settings carries them one to one; workers read and write an
 Azure (Azurite) lake through fsspec.
 """
@@ -12,12 +13,17 @@ Azure (Azurite) lake through fsspec.
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
+import dagster as dg
 import pandas as pd
+import pyarrow as pa
 import pytest
 import yaml
 
+from mlops_assets.deployment.batch_predictions import build_batch_predictions
+from mlops_assets.scenarios.classical import SPEC
 from mlops_core.batch import (
     BatchJob,
     BatchSettings,
@@ -29,6 +35,8 @@ from mlops_core.batch import (
 from mlops_core.batch_azure import build_batch_deployment
 from mlops_core.batch_pool import run_batch
 from mlops_core.lake_fs import FsLake
+from resources.lake import AzureBlobLake, LocalLake
+from resources.registry import LocalMlflowRegistry
 from tests import batch_scoring_model as tiny
 
 DAYS = [f"2024-03-0{d}" for d in range(1, 7)]
@@ -62,9 +70,7 @@ def expected(lake: FsLake, model_dir: str, day: str) -> pd.DataFrame:
     return with_constants(pa_table(out), {"model_version": "7"}).to_pandas()
 
 
-def pa_table(frame: pd.DataFrame):
-    import pyarrow as pa
-
+def pa_table(frame: pd.DataFrame) -> pa.Table:
     return pa.Table.from_pandas(frame, preserve_index=False)
 
 
@@ -208,8 +214,6 @@ def test_azure_batch_deployment_carries_the_settings_one_to_one(tmp_path):
 
 
 def test_workers_read_and_write_an_azure_lake_through_fsspec(tmp_path, azurite):
-    from resources.lake import AzureBlobLake
-
     container = f"batch-{uuid.uuid4().hex[:8]}"
     blob = AzureBlobLake(container=container, connection_string=azurite, prefix="team-a")
     tiny.write_days(blob, DAYS[:3])
@@ -222,3 +226,60 @@ def test_workers_read_and_write_an_azure_lake_through_fsspec(tmp_path, azurite):
     for day in DAYS[:3]:
         written = blob.read_parquet(f"predictions/tiny/{day}/predictions.parquet")
         pd.testing.assert_frame_equal(written, expected(lake, model_dir, day))
+
+
+def test_asset_records_each_day_and_fails_naming_the_partition(tmp_path, instance):
+    """The Dagster wrapper: per-day records with their rows and path; a failed
+    mini-batch fails the run with a `dg.Failure` naming the day."""
+    spec = replace(
+        SPEC,
+        name="tiny",
+        data=replace(SPEC.data, first_day=DAYS[0], last_day=DAYS[-1], batch_items=tiny.batch_items),
+        model=replace(SPEC.model, load=tiny.load, batch_predict=tiny.batch_predict),
+    )
+    lake = LocalLake(root=str(tmp_path / "lake"))
+    tiny.write_days(lake, DAYS)
+    registry = LocalMlflowRegistry(root=str(tmp_path / "mlflow"))
+    client = registry.client("dev")
+    for version, faults in (("1", None), ("2", {"day": DAYS[4], "mode": "exit_always"})):
+        model_dir = tiny.save_model(tmp_path / f"model{version}", faults)
+        run = client.create_run(registry.ensure_experiment("tiny"))
+        client.log_artifacts(run.info.run_id, model_dir, "model")
+        registry.register(spec.model_name, f"{run.info.artifact_uri}/model", run.info.run_id, {})
+        registry.promote(spec.model_name, version, tags={})
+        assert (
+            str(registry.version_by_alias(spec.model_name, "champion", "prod").version) == version
+        )
+        asset, _ = build_batch_predictions(spec)
+        config = {"max_concurrency_per_instance": 2, "max_retries": 0}
+        result = dg.materialize(
+            [asset],
+            resources={"lake": lake, "registry": registry},
+            instance=instance,
+            run_config={"ops": {"tiny__batch_predictions": {"config": config}}},
+            tags={
+                "dagster/asset_partition_range_start": DAYS[0],
+                "dagster/asset_partition_range_end": DAYS[-1],
+            },
+            raise_on_error=False,
+        )
+        if faults is None:
+            assert result.success
+            records = {
+                e.partition: e.materialization.metadata
+                for e in result.get_asset_materialization_events()
+            }
+            assert sorted(records) == DAYS
+            for day, meta in records.items():
+                written = lake.read_parquet(f"predictions/tiny/{day}/predictions.parquet")
+                assert meta["row_count"].value == len(written) == len(tiny.batch_items(lake, day))
+                assert meta["path"].value.endswith(f"predictions/tiny/{day}/predictions.parquet")
+                assert set(written["model_version"]) == {"1"}
+            lake.delete(f"predictions/tiny/{DAYS[4]}/predictions.parquet")
+        else:
+            assert not result.success
+            failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+            assert f"partition {DAYS[4]} failed after 1 attempt(s)" in str(
+                failure.event_specific_data
+            )
+            assert not lake.exists(f"predictions/tiny/{DAYS[4]}/predictions.parquet")

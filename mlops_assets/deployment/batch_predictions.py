@@ -18,7 +18,7 @@ import dagster as dg
 from pydantic import Field
 
 from mlops_assets import naming
-from mlops_core.batch import BatchJob, BatchSettings, MiniBatchFailed
+from mlops_core.batch import BatchJob, BatchSettings, MiniBatchFailed, model_modules
 from mlops_core.batch_pool import run_batch
 from mlops_core.lake_fs import FsLake
 from mlops_core.spec import ScenarioSpec
@@ -84,6 +84,7 @@ def batch_job(
         output=predictions_path(spec.name, "{partition}", file_name),
         constants={"model_version": version},
         run_token=token,
+        preload=model_modules(model_dir),
     )
 
 

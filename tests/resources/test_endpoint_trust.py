@@ -136,4 +136,17 @@ def test_an_endpoint_from_before_replay_keys_gets_one(endpoints, tmp_path):
     config_file.write_text(json.dumps(config))
     keys = endpoints.get_keys("t-old")
     assert keys["replay"] and json.loads(config_file.read_text())["keys"] == keys
-    assert endpoints.get("t-old").running
+    assert endpoints.get("t-old").running  # and reloaded: the new key works at once
+    uri = endpoints.get("t-old").scoring_uri
+    replay = {
+        "Authorization": f"Bearer {keys['primary']}",
+        "x-mlops-event-date": "2013-07-15",
+        "x-mlops-replay-key": keys["replay"],
+    }
+    assert httpx.post(uri, json=payload([[1.0, 1.0]]), headers=replay).status_code == 200
+
+    endpoints.stop("t-old")  # a stopped endpoint gets its key without being started
+    config = json.loads(config_file.read_text())
+    del config["keys"]["replay"]
+    config_file.write_text(json.dumps(config))
+    assert endpoints.get_keys("t-old")["replay"] and not endpoints.get("t-old").running
