@@ -141,15 +141,15 @@ def _audited(
 
     try:
         policy = governance.decision_policy()
-    except PolicyOverrideRefused as err:
-        record(requested or "", "", "denied", str(err), err.policy.sha256)
+    except PolicyOverrideRefused as err:  # attempts without an identity are the caller's own
+        record(caller.principal, "", "denied", str(err), err.policy.sha256)
         raise CliError(str(err)) from err
     except PolicyError as err:
         raise CliError(str(err)) from err
     try:
         user = act_as(policy, caller, requested, permission)
     except IdentityRefused as err:
-        record(requested or "", "", "denied", str(err), policy.sha256)
+        record(caller.principal, "", "denied", str(err), policy.sha256)
         raise CliError(str(err)) from err
     decision = policy.allowed(user, permission, "prod")
     if not decision.allowed:

@@ -66,9 +66,10 @@ def build_approval(spec: ScenarioSpec) -> dg.AssetsDefinition:
                 f"self-declared); run `{command}` where your OS account or Entra ID is mapped "
                 "in the RBAC policy"
             )
+            details = {"via": "dagster launch config", "claimed_user": config.user.strip(),
+                       "dagster_run_id": context.run.run_id}  # fmt: skip
             governance.audit().record(
-                config.decision, config.user.strip() or "dagster-ui", target, "prod", "denied",
-                why, {"via": "dagster launch config", "dagster_run_id": context.run.run_id},
+                config.decision, "dagster-ui", target, "prod", "denied", why, details,
                 caller=identity.caller().principal, policy_hash=governance.policy().sha256,
             )  # fmt: skip
             raise dg.Failure(why)

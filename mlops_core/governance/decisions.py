@@ -77,14 +77,16 @@ def record_decision(
                      persona, caller=caller.principal, policy_hash=policy_hash)  # fmt: skip
         raise error
 
+    # Until the identity is established, the attempt is the caller's own (`requested_as`
+    # in the details says whom it claimed to be).
     try:
         policy = governance.decision_policy()
     except PolicyOverrideRefused as err:
-        refuse(requested_user or "", "", str(err), err.policy.sha256, err)
+        refuse(caller.principal, "", str(err), err.policy.sha256, err)
     try:
         user = act_as(policy, caller, requested_user, PERMISSION)
     except IdentityRefused as err:
-        refuse(requested_user or "", "", str(err), policy.sha256, err)
+        refuse(caller.principal, "", str(err), policy.sha256, err)
     verdict = policy.allowed(user, PERMISSION, PROD)
     if not verdict.allowed:
         refuse(user, verdict.persona, verdict.reason, policy.sha256, PermissionDenied(verdict))

@@ -104,7 +104,8 @@ def test_a_real_approval_is_promoted_once_with_caller_and_policy_hash(world, ins
 def test_as_cannot_name_someone_else_and_every_refusal_is_audited(world):
     version, h = world.register(), policy_hash(world)
     alice, mallory = Caller.os_account("alice-os"), Caller.os_account("mallory")
-    cases = [(alice, "priya", "priya", "not as 'priya'"), (alice, "", "os:alice-os", "empty --as"),
+    cases = [(alice, "priya", "os:alice-os", "not as 'priya'"),
+             (alice, "", "os:alice-os", "empty --as"),
              (mallory, None, "os:mallory", "not mapped to any user")]  # fmt: skip
     for who, requested, actor, message in cases:
         with pytest.raises(IdentityRefused, match=message):
@@ -157,9 +158,10 @@ def test_the_ui_cannot_decide_with_a_self_declared_user(world, instance):
                             run_config=run_config, raise_on_error=False)  # fmt: skip
     assert not result.success and "no authenticated identity" in failure(result)
     assert "mlops approve" in failure(result)
-    entry = assert_refusal_audited(world, "approve", "priya", f"os:{os_account()}",
+    entry = assert_refusal_audited(world, "approve", "dagster-ui", f"os:{os_account()}",
                                    world.resources["governance"].policy().sha256)  # fmt: skip
     assert entry["details"]["via"] == "dagster launch config"
+    assert entry["details"]["claimed_user"] == "priya"
     assert world.store.decision(world.name, version) is None
     # without a decision it shows the store's view, and why promotion would refuse
     shown = dg.materialize([APPROVAL], resources=world.resources, instance=instance,
