@@ -57,6 +57,9 @@ bench: install
 	$(PY) bench/batch_bench.py
 	$(PY) bench/drift_bench.py
 
+# clean deletes the stores themselves, so it stops their scoring servers through the
+# resource directly: `mlops endpoint serve --stop` would (rightly) ask for a mapped identity.
 clean:
-	-test -x $(VENV)/bin/mlops && $(VENV)/bin/mlops endpoint serve --stop
+	-test -x $(PY) && $(PY) -c "from resources.env import local_resources, mlops_home; \
+e = local_resources(mlops_home())['endpoints']; [e.stop(i.name) for i in e.list()]"
 	rm -rf $(DAGSTER_HOME) $(MLOPS_HOME)

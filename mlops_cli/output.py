@@ -57,6 +57,10 @@ def cell(value: Any) -> str:
     """One table cell: mappings as `key=value` lines, lists comma-joined or one per line."""
     if value is None:
         return ""
+    if isinstance(value, bool):
+        # lowercase on purpose: tabulate's column wrapping (maxcolwidths) casts the strings
+        # "True"/"False" with bool(), which turns "False" into True.
+        return "true" if value else "false"
     if isinstance(value, Mapping):
         return "\n".join(f"{key}={cell(item)}" for key, item in value.items())
     if isinstance(value, list | tuple):

@@ -101,9 +101,10 @@ def scale(
 ) -> None:
     """Scale under the persona policy, with an audit record whatever the outcome."""
     actor, audit, target_id = governance.monitoring_user, governance.audit(), f"{endpoint}:workers"
-    decision = governance.policy().allowed(actor, "scale_endpoint", "prod")
+    decision = governance.decision_policy().allowed(actor, "scale_endpoint", "prod")
+    signed = governance.signature()
     if not decision.allowed:
-        audit.record("scale", actor, target_id, "prod", "denied", decision.reason)
+        audit.record("scale", actor, target_id, "prod", "denied", decision.reason, **signed)
         notifier.notify(
             topic="infra", severity="critical", title=f"{endpoint}: scaling denied",
             text=f"{reason}; {decision.reason}.", facts={"from": before, "to": target},
@@ -113,11 +114,11 @@ def scale(
     try:
         endpoints.scale(endpoint, target)
     except EndpointError as err:
-        audit.record("scale", actor, target_id, "prod", "failed", str(err))
+        audit.record("scale", actor, target_id, "prod", "failed", str(err), **signed)
         raise
     audit.record(
         "scale", actor, target_id, "prod", "succeeded", reason=reason,
-        details={"from": before, "to": target}, persona=decision.persona,
+        details={"from": before, "to": target}, persona=decision.persona, **signed,
     )  # fmt: skip
 
 

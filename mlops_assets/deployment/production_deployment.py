@@ -56,7 +56,8 @@ def build_production_deployment(spec: ScenarioSpec) -> dg.AssetsDefinition:
             raise dg.Failure(f"no '{naming.CHAMPION_ALIAS}' in the prod registry to deploy")
         version = str(champion.version)
         actor, audit = governance.automation_user, governance.audit()
-        governance.policy().require(actor, "deploy_endpoint", "prod")
+        governance.decision_policy().require(actor, "deploy_endpoint", "prod")
+        signed = governance.signature()
         model_dir = registry.download_model(spec.model_name, version, "prod")
         name = spec.online_endpoint
         try:
@@ -87,7 +88,8 @@ def build_production_deployment(spec: ScenarioSpec) -> dg.AssetsDefinition:
         if healthy:
             endpoints.set_traffic(name, {slot: 100})
             audit.record("deploy", actor, target, "prod", "succeeded",
-                         reason=f"{slot} takes 100% of {name}", details=details)  # fmt: skip
+                         reason=f"{slot} takes 100% of {name}", details=details,
+                         **signed)  # fmt: skip
             rolled_back, serving = False, version
         elif live:
             endpoints.set_traffic(name, {live: 100})
@@ -100,14 +102,14 @@ def build_production_deployment(spec: ScenarioSpec) -> dg.AssetsDefinition:
                 f"p99 {probe['p99_ms']:.1f} ms vs SLO {config.slo_p99_ms}); "
                 f"traffic back to {live} (v{serving})"
             )
-            audit.record("rollback", actor, target, "prod", "succeeded", why, details)
+            audit.record("rollback", actor, target, "prod", "succeeded", why, details, **signed)
             context.log.warning(why)
             rolled_back = True
         else:
             # First deployment: nothing to return to. Take the slot out of service.
             endpoints.stop(name)
             audit.record("deploy", actor, target, "prod", "failed", "first deployment failed its "
-                         "probe; endpoint stopped", details)  # fmt: skip
+                         "probe; endpoint stopped", details, **signed)  # fmt: skip
             raise dg.Failure(f"first deployment of {target} failed its probe: {probe} {smoke}")
 
         final = endpoints.get(name)
