@@ -25,6 +25,17 @@ CLEAN_DAY, DRIFT_DAY = "2013-06-28", "2013-07-05"  # a held-out day; a day shift
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
+def as_launched_by(sensor: dg.SensorDefinition, request: dg.RunRequest) -> dict[str, str]:
+    """The tags the daemon puts on a run it launches for `request`: with them, a daemon
+    started later (`make dev`) finds the run under the sensor's run key and never
+    launches the same event a second time."""
+    return {
+        **request.tags,
+        "dagster/sensor_name": sensor.name,
+        "dagster/run_key": request.run_key or "",
+    }
+
+
 def run_job(defs: dg.Definitions, job: str, instance, run_config=None, **kwargs):
     started = time.monotonic()
     config = {**QUIET, **(run_config or {})}
@@ -145,7 +156,7 @@ def main() -> int:
         print(f"   sensor requested run_key {request.run_key}")
         promote = run_job(
             defs, "classical_promotion_job", instance, run_config=request.run_config,
-            tags=request.tags,
+            tags=as_launched_by(sensor, request),
         )  # fmt: skip
     deployed = meta(promote, "production_deployment") if promote else {}
 
@@ -181,7 +192,9 @@ def main() -> int:
     retrain = None
     for request in retrain_requests:
         print(f"   sensor requested run_key {request.run_key}")
-        retrain = run_job(defs, "classical_training_job", instance, tags=request.tags)
+        retrain = run_job(
+            defs, "classical_training_job", instance, tags=as_launched_by(drift_sensor, request)
+        )
     res["endpoints"].stop(SPEC.staging_endpoint)  # staging tests are done; production stays up
     print("9. cost ledger and budget")
     ledger = meta(run_job(defs, "platform_monitoring_job", instance), "cost_ledger")
