@@ -32,6 +32,7 @@ from tests.test_classical_monitoring import DRIFT_DAY, send_day, shifted
 
 pytestmark = pytest.mark.slow
 DEADLINE_S = 420
+TICK_LINE = "Checking for new runs for sensor: classical_drift_retrain_sensor"
 
 
 def runs_with_trigger(instance: dg.DagsterInstance) -> list:
@@ -103,7 +104,13 @@ def test_daemon_sensor_retrains_once_on_drift(tmp_path, landed):
             challenger = resources["registry"].version_by_alias(SPEC.model_name, "challenger")
             assert str(challenger.version) == "2"
             assert challenger.tags["mlops.dagster_run_id"] == runs[0].dagster_run.run_id
-            time.sleep(35)  # at least one more sensor tick
+            # at least one more tick of the drift sensor after the retrain: still one run
+            daemon_log = tmp_path / "daemon.log"
+            ticks = daemon_log.read_text(errors="replace").count(TICK_LINE)
+            deadline = time.monotonic() + 120
+            while daemon_log.read_text(errors="replace").count(TICK_LINE) <= ticks:
+                assert time.monotonic() < deadline, "the drift sensor did not tick again"
+                time.sleep(1)
             assert len(runs_with_trigger(instance)) == 1
         finally:
             if daemon is not None:
