@@ -33,7 +33,15 @@ def build_defs(env: Env, resources: dict[str, Any] | None = None) -> dg.Definiti
         *parts,
         build_platform_defs(),
         build_sensor_defs([spec for spec, _ in SCENARIOS.values()]),
-        dg.Definitions(sensors=[automation], resources=resources or resources_for(env)),
+        dg.Definitions(
+            sensors=[automation],
+            resources=resources or resources_for(env),
+            # Steps run in the run's own process. The heavy work already runs elsewhere
+            # (training on the compute resource, batch scoring in its worker pool, serving
+            # in the endpoint's server), so a process per step would only add a code
+            # location load per step (on Kubernetes, k8s_job_executor gives per-step pods).
+            executor=dg.in_process_executor,
+        ),
     )
 
 

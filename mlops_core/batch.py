@@ -25,12 +25,12 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any
 
 from mlops_core.lake_fs import FsLake
+
+if TYPE_CHECKING:  # imported where used, so loading the code location stays light
+    import pyarrow as pa
 
 
 @dataclass(frozen=True)
@@ -163,12 +163,16 @@ class BatchReport:
 
 
 def to_table(output: Any) -> pa.Table:
+    import pyarrow as pa
+
     if isinstance(output, pa.Table):
         return output
     return pa.Table.from_pandas(output, preserve_index=False)
 
 
 def with_constants(table: pa.Table, constants: Mapping[str, str]) -> pa.Table:
+    import pyarrow as pa
+
     for name, value in constants.items():
         if name in table.column_names:
             table = table.drop_columns([name])
@@ -178,6 +182,8 @@ def with_constants(table: pa.Table, constants: Mapping[str, str]) -> pa.Table:
 
 def predict_tables(job: BatchJob, model: Any, items: Sequence[Any]) -> list[pa.Table]:
     """One output table per partition's items; DataFrames are scored in one call."""
+    import pandas as pd
+
     if len(items) > 1 and all(isinstance(i, pd.DataFrame) for i in items):
         lengths = [len(i) for i in items]
         table = to_table(job.batch_predict(model, pd.concat(items, ignore_index=True)))

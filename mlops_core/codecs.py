@@ -9,16 +9,19 @@ stages use whichever the spec carries.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from mlops_core.probes import azureml_payload, bad_input_cases
 from mlops_core.spec import ServingCodec
 
+if TYPE_CHECKING:  # imported where used, so loading the code location stays light
+    import pandas as pd
+
 
 def tabular_rows(inputs: dict[str, Any]) -> pd.DataFrame:
     """A logged Azure ML request body's `input_data` as one row per scored input row."""
+    import pandas as pd
+
     return pd.DataFrame(inputs["data"], columns=inputs["columns"])
 
 

@@ -10,17 +10,20 @@ duck-typed (`exists`, `write_parquet`, `write_json`, `read_json`).
 from __future__ import annotations
 
 import hashlib
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from mlops_core.results import DatasetVersion
+
+if TYPE_CHECKING:  # imported where used, so loading the code location stays light
+    import pandas as pd
 
 MANIFEST = "manifest.json"
 
 
 def content_version(splits: dict[str, pd.DataFrame]) -> str:
     """`ds-<12 hex>` over each split's name, schema and row hashes, in split-name order."""
+    import pandas as pd
+
     digest = hashlib.sha256()
     for name in sorted(splits):
         frame = splits[name]

@@ -9,9 +9,11 @@ more than one annotator on which all of them agree.
 from __future__ import annotations
 
 from collections import Counter
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
+if TYPE_CHECKING:  # imported where used, so loading the code location stays light
+    import numpy as np
+    import pandas as pd
 
 ITEM_ID = "item_id"
 
@@ -40,6 +42,8 @@ def select_items(
     logged: pd.DataFrame, uncertainty: np.ndarray, count: int, random_share: float, seed: int
 ) -> pd.DataFrame:
     """`count` items: the most uncertain ones, and `random_share` of them drawn at random."""
+    import numpy as np
+
     if len(uncertainty) != len(logged):
         raise ValueError(f"{len(uncertainty)} uncertainty scores for {len(logged)} logged items")
     if not 0.0 <= random_share <= 1.0:
@@ -59,6 +63,8 @@ def select_items(
 
 def consolidate(annotations: pd.DataFrame) -> tuple[pd.DataFrame, float]:
     """One label per item (the majority; ties go to the earliest) and the agreement rate."""
+    import pandas as pd
+
     if annotations.empty:
         return pd.DataFrame(columns=[ITEM_ID, "label", "annotators"]), float("nan")
     rows, agreed, multi = [], 0, 0

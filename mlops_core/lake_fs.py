@@ -20,11 +20,11 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
+if TYPE_CHECKING:  # imported where used, so loading the code location stays light
+    import pandas as pd
+    import pyarrow as pa
 
 
 def clean_path(path: str) -> str:
@@ -125,6 +125,8 @@ class FsLake:
         return f"{folder}/.{name}.{temp_suffix}" if folder else f".{name}.{temp_suffix}"
 
     def read_table(self, path: str) -> pa.Table:
+        import pyarrow.parquet as pq
+
         if self.remote:
             return pq.read_table(io.BytesIO(self.read_bytes(path)))
         target = self.uri(path)
@@ -134,6 +136,9 @@ class FsLake:
 
     def write_table(self, path: str, table: pa.Table, temp_suffix: str = "tmp") -> None:
         """Write a parquet file atomically, straight from Arrow (no pandas round trip)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
         if not self.remote:
             self._write_local(path, temp_suffix, lambda fh: pq.write_table(table, fh))
             return
@@ -145,6 +150,8 @@ class FsLake:
         return self.read_table(path).to_pandas()
 
     def write_parquet(self, path: str, df: pd.DataFrame) -> None:
+        import pyarrow as pa
+
         self.write_table(path, pa.Table.from_pandas(df, preserve_index=False))
 
     def read_json(self, path: str) -> Any:

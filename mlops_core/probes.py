@@ -15,11 +15,7 @@ import json
 import math
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
-
-import httpx
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from mlops_core.governance.allowlist import (  # noqa: F401
     ALLOWLIST_PATH,
@@ -27,6 +23,9 @@ from mlops_core.governance.allowlist import (  # noqa: F401
     load_allowlist,
     package_violations,
 )
+
+if TYPE_CHECKING:  # imported where used, so loading the code location stays light
+    import pandas as pd
 
 
 def azureml_payload(frame: pd.DataFrame) -> dict[str, Any]:
@@ -52,6 +51,8 @@ def smoke(
     base_url: str, key: str, deployment: str | None, payload: dict[str, Any], expected: list
 ) -> dict[str, Any]:
     """One request of `payload` (the codec's encoding); answers must equal `expected`."""
+    import httpx
+
     response = httpx.post(
         f"{base_url}/score",
         json=payload,
@@ -82,6 +83,9 @@ def load_test(
     max_seconds: float = 30.0,
 ) -> dict[str, Any]:
     """Send up to `requests` requests from `concurrency` threads, stopping at `max_seconds`."""
+    import httpx
+    import numpy as np
+
     body = json.dumps(payload).encode()
     headers = {**_headers(key, deployment), "Content-Type": "application/json"}
     deadline = time.monotonic() + max_seconds
@@ -121,6 +125,8 @@ def load_test(
 
 def bad_input_cases(frame: pd.DataFrame) -> dict[str, tuple[bytes, str]]:
     """Named client mistakes: (body, content type). `frame` is a valid request's rows."""
+    import pandas as pd
+
     good = azureml_payload(frame.head(2))
     cols = good["input_data"]["columns"]
     numeric = next(c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c]))
@@ -158,6 +164,8 @@ def bad_input_suite(
     base_url: str, key: str, deployment: str | None, cases: dict[str, tuple[bytes, str]]
 ) -> list[dict[str, Any]]:
     """Send each named client mistake; each must get a 4xx, and the server must still serve."""
+    import httpx
+
     results = []
     with httpx.Client(timeout=30) as client:
         for case, (body, content_type) in cases.items():

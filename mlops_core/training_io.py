@@ -12,9 +12,11 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:  # imported where used, so loading the code location stays light
+    import pandas as pd
+
 
 # JSON fsspec storage options for abfs:// URIs (set by the asset from the lake resource).
 STORAGE_OPTIONS_ENV = "MLOPS_LAKE_STORAGE_OPTIONS"
@@ -22,6 +24,8 @@ STORAGE_OPTIONS_ENV = "MLOPS_LAKE_STORAGE_OPTIONS"
 
 def read_frame(uri: str) -> pd.DataFrame:
     """Read a parquet file from a local path or an fsspec URI (abfs://, az://)."""
+    import pandas as pd
+
     options = json.loads(os.environ.get(STORAGE_OPTIONS_ENV, "{}"))
     if "://" in uri and not uri.startswith("file://"):
         return pd.read_parquet(uri, storage_options=options)

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
-import httpx
+
+if TYPE_CHECKING:  # imported where used, so loading the code location stays light
+    import httpx
 
 KEY_SLOTS = ("primary", "secondary")
 
@@ -95,6 +97,8 @@ class OnlineEndpoints(dg.ConfigurableResource, ABC):
         path: str = "/score",
         timeout: float = 30.0,
     ) -> httpx.Response:
+        import httpx
+
         info = self.get(endpoint)
         if not info.scoring_uri:
             raise EndpointError(f"endpoint {endpoint} is not running")

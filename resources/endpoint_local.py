@@ -28,7 +28,6 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psutil
 from pydantic import Field
 
@@ -281,6 +280,8 @@ class LocalOnlineEndpoints(OnlineEndpoints):
 
     def worker_metrics(self, endpoint: str) -> dict[str, str]:
         """Each worker's /metrics text by PID (the shared port answers from any one worker)."""
+        import httpx
+
         info = self.get(endpoint)
         texts = {}
         for pid, url in zip(info.extra["pids"], info.extra["admin_urls"], strict=True):

@@ -28,7 +28,6 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psutil
 
 from resources.endpoint import EndpointError
@@ -164,6 +163,8 @@ def admin_port(state: dict[str, Any], worker: dict[str, Any]) -> int:
 
 def is_healthy(port: int, timeout: float = 5.0) -> bool:
     """GET /health; a saturated worker gets `timeout` before it counts as hung."""
+    import httpx
+
     try:
         return httpx.get(f"http://127.0.0.1:{port}/health", timeout=timeout).status_code == 200
     except httpx.HTTPError:
@@ -172,6 +173,8 @@ def is_healthy(port: int, timeout: float = 5.0) -> bool:
 
 def reload_worker(state: dict[str, Any], worker: dict[str, Any], key: str) -> str | None:
     """Reload one worker; the refusal's text, or None once it serves the new config."""
+    import httpx
+
     port = admin_port(state, worker)
     response = httpx.post(
         f"http://127.0.0.1:{port}/-/reload",

@@ -15,11 +15,13 @@ import os
 import tempfile
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
-import pandas as pd
 from pydantic import Field
+
+if TYPE_CHECKING:  # imported where used, so loading the code location stays light
+    import pandas as pd
 
 
 class LakePathError(ValueError):
@@ -68,6 +70,8 @@ class DataLake(dg.ConfigurableResource, ABC):
         self.write_bytes(path, buf.getvalue())
 
     def read_parquet(self, path: str) -> pd.DataFrame:
+        import pandas as pd
+
         return pd.read_parquet(io.BytesIO(self.read_bytes(path)))
 
     def write_json(self, path: str, obj: Any) -> None:

@@ -33,13 +33,15 @@ import uuid
 from abc import ABC, abstractmethod
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 from urllib.parse import urlsplit
 
 import dagster as dg
-import httpx
 import tenacity
 from pydantic import Field
+
+if TYPE_CHECKING:  # imported where used, so loading the code location stays light
+    import httpx
 
 Severity = Literal["info", "warning", "critical"]
 SEVERITIES: tuple[str, ...] = get_args(Severity)
@@ -189,12 +191,16 @@ class WebhookNotifier(Notifier):
     )
 
     def _post(self, body: dict[str, Any]) -> httpx.Response:
+        import httpx
+
         response = httpx.post(self.url, json=body, timeout=self.timeout_s)
         if response.status_code == 429 or response.status_code >= 500:
             raise _RetryableStatus(response)
         return response
 
     def deliver(self, record: dict[str, Any]) -> dict[str, Any]:
+        import httpx
+
         host = urlsplit(self.url).hostname or "webhook"
         retrying = tenacity.Retrying(
             stop=tenacity.stop_after_attempt(self.attempts),

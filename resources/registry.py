@@ -15,13 +15,14 @@ from __future__ import annotations
 import tempfile
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import dagster as dg
-from mlflow import MlflowClient
-from mlflow.entities.model_registry import ModelVersion
-from mlflow.exceptions import MlflowException
 from pydantic import Field
+
+if TYPE_CHECKING:  # mlflow costs ~2 s to import: only the processes that use it pay
+    from mlflow import MlflowClient
+    from mlflow.entities.model_registry import ModelVersion
 
 Stage = Literal["dev", "prod"]
 STAGES: tuple[Stage, ...] = ("dev", "prod")
@@ -48,6 +49,8 @@ class ModelRegistry(dg.ConfigurableResource, ABC):
     def client(self, stage: Stage = "dev") -> MlflowClient:
         if stage not in STAGES:
             raise RegistryError(f"unknown registry stage {stage!r}; use one of {STAGES}")
+        from mlflow import MlflowClient
+
         uri = self.tracking_uri(stage)
         return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
@@ -71,6 +74,8 @@ class ModelRegistry(dg.ConfigurableResource, ABC):
         model_id: str | None = None,
     ) -> ModelVersion:
         """Create a new version of `name` (creating the model if needed) and move `alias` to it."""
+        from mlflow.exceptions import MlflowException
+
         client = self.client(stage)
         try:
             client.get_registered_model(name)
@@ -84,6 +89,8 @@ class ModelRegistry(dg.ConfigurableResource, ABC):
         return client.get_model_version(name, mv.version)
 
     def version_by_alias(self, name: str, alias: str, stage: Stage = "dev") -> ModelVersion | None:
+        from mlflow.exceptions import MlflowException
+
         try:
             return self.client(stage).get_model_version_by_alias(name, alias)
         except MlflowException:

@@ -12,12 +12,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import dagster as dg
-import pandas as pd
 
 Failures = dict[str, dict[str, list[str]]]
 
 
 def problems_markdown(failures: dict[str, list[str]]) -> str:
+    import pandas as pd
+
     rows = [(day, p) for day, items in failures.items() for p in items[:5]]
     return pd.DataFrame(rows, columns=["partition", "problem"]).to_markdown(index=False)
 

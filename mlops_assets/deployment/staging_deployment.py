@@ -20,7 +20,6 @@ import dataclasses
 from datetime import UTC, datetime
 
 import dagster as dg
-import pandas as pd
 
 from mlops_assets import naming
 from mlops_assets.deployment.launch_guard import reconfigured_resources
@@ -142,6 +141,8 @@ def build_staging_deployment(spec: ScenarioSpec) -> dg.AssetsDefinition:
         client.set_model_version_tag(
             spec.model_name, version, "mlops.staging_run", context.run.run_id
         )
+        import pandas as pd  # tables render through pandas; loaded only by this step
+
         bad_md = pd.DataFrame(
             [(r["case"], r["status"], "yes" if r["ok"] else "NO") for r in bad],
             columns=["case", "status", "ok"],

@@ -8,9 +8,9 @@ sensor when enough new labels are in (the relabel loopback's second run).
 """
 
 import json
+from typing import TYPE_CHECKING
 
 import dagster as dg
-import pandas as pd
 
 from mlops_assets import naming
 from mlops_core.datasets import write_version
@@ -24,11 +24,16 @@ from mlops_core.labeling import (
 from mlops_core.spec import ScenarioSpec
 from resources.lake import DataLake
 
+if TYPE_CHECKING:  # imported where used, so loading the code location stays light
+    import pandas as pd
+
 ANNOTATION_FIELDS = (ITEM_ID, "label", "annotator")
 
 
-def read_jsonl(lake: DataLake, folder: str, required: tuple[str, ...] = ()) -> pd.DataFrame:
+def read_jsonl(lake: DataLake, folder: str, required: tuple[str, ...] = ()) -> "pd.DataFrame":
     """Every JSONL line under `folder`; a line missing a required field fails, naming it."""
+    import pandas as pd
+
     rows = []
     for path in lake.list(folder):
         for n, line in enumerate(lake.read_bytes(path).decode().splitlines(), 1):

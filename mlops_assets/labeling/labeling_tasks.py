@@ -8,7 +8,6 @@ this run (never in a sensor tick).
 """
 
 import dagster as dg
-import pandas as pd
 
 from mlops_assets import naming
 from mlops_assets.monitoring.inference_log import inference_log_path
@@ -44,6 +43,8 @@ def build_labeling_tasks(spec: ScenarioSpec) -> dg.AssetsDefinition:
         notifier: Notifier,
     ) -> dg.MaterializeResult:
         """Production items chosen for human labeling, one task per run, with why each was."""
+        import pandas as pd
+
         missing = [d for d in config.days if not lake.exists(inference_log_path(spec.name, d))]
         if not config.days or missing:
             raise dg.Failure(

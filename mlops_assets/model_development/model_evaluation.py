@@ -10,7 +10,6 @@ failed check stops registration in the run; the verdict is an
 """
 
 import dagster as dg
-import pandas as pd
 
 from mlops_assets import naming
 from mlops_assets.handoff import upstream_result
@@ -31,6 +30,8 @@ class EvaluationConfig(dg.Config):
 
 
 def slices_markdown(slices: dict[str, float], metric: str) -> str:
+    import pandas as pd
+
     frame = pd.DataFrame(sorted(slices.items()), columns=["segment", metric])
     return frame.to_markdown(index=False, floatfmt=".4f")
 

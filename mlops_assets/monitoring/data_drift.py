@@ -8,7 +8,6 @@ sensors read typed; they never recompute statistics.
 """
 
 import dagster as dg
-import pandas as pd
 
 from mlops_assets import naming
 from mlops_assets.monitoring.inference_log import (
@@ -37,6 +36,8 @@ def served_run(registry: ModelRegistry, spec: ScenarioSpec, prod_version: str):
 
 
 def drift_markdown(report) -> str:
+    import pandas as pd
+
     rows = [
         (c.column, c.stattest, f"{c.score:.4g}", c.threshold, "**yes**" if c.drifted else "no")
         for c in report.columns

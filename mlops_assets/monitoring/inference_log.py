@@ -9,15 +9,17 @@ first day and have no end: production keeps going.
 """
 
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import dagster as dg
-import numpy as np
-import pandas as pd
 
 from mlops_assets import naming
 from mlops_core.spec import ScenarioSpec, ServingCodec
 from resources.endpoint import EndpointError, OnlineEndpoints
 from resources.lake import DataLake
+
+if TYPE_CHECKING:  # imported where used, so loading the code location stays light
+    import pandas as pd
 
 FRESHNESS = dg.FreshnessPolicy.time_window(
     fail_window=timedelta(days=2), warn_window=timedelta(days=1)
@@ -33,8 +35,11 @@ def inference_log_path(scenario: str, day: str) -> str:
     return f"monitoring/{scenario}/inference_log/{day}.parquet"
 
 
-def flatten_records(records: list[dict], codec: ServingCodec) -> pd.DataFrame:
+def flatten_records(records: list[dict], codec: ServingCodec) -> "pd.DataFrame":
     """One row per scored item; mirrored copies and failed requests are left out."""
+    import numpy as np
+    import pandas as pd
+
     frames = []
     for r in records:
         if r.get("mirror") or r.get("status") != 200:
@@ -64,6 +69,8 @@ def build_inference_log(spec: ScenarioSpec) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, lake: DataLake, endpoints: OnlineEndpoints
     ) -> dg.MaterializeResult:
         """Requests and responses of the online endpoint, one row per scored item (daily)."""
+        import numpy as np
+
         from serving.scoring.inference_log import iter_records
 
         try:

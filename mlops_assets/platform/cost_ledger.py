@@ -7,8 +7,9 @@ budget, thresholds), which the budget sensor reads back typed, plus display
 extras (cost by kind, ledger size) that nobody reads back.
 """
 
+from typing import TYPE_CHECKING
+
 import dagster as dg
-import pandas as pd
 
 from mlops_assets import naming
 from mlops_core.monitoring.cost import (
@@ -24,6 +25,9 @@ from resources.clock import Clock
 from resources.endpoint import OnlineEndpoints
 from resources.lake import DataLake
 
+if TYPE_CHECKING:  # imported where used, so loading the code location stays light
+    import pandas as pd
+
 PLATFORM = "platform"
 LEDGER_PATH = "monitoring/platform/cost_ledger.parquet"
 COST_LEDGER_KEY = dg.AssetKey([PLATFORM, "cost_ledger"])
@@ -35,7 +39,9 @@ class CostConfig(dg.Config):
     """Empty: the packaged rate card."""
 
 
-def read_ledger(lake: DataLake) -> pd.DataFrame:
+def read_ledger(lake: DataLake) -> "pd.DataFrame":
+    import pandas as pd
+
     return (
         lake.read_parquet(LEDGER_PATH)
         if lake.exists(LEDGER_PATH)
@@ -58,6 +64,8 @@ def cost_ledger(
     clock: Clock,
 ) -> dg.MaterializeResult:
     """What runs and endpoints cost, priced by the rate card, against the monthly budget."""
+    import pandas as pd
+
     card = RateCard.load(config.rate_card_path or None)
     now = clock.now()
     ledger = read_ledger(lake)

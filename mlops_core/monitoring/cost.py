@@ -11,9 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import yaml
+
+if TYPE_CHECKING:  # imported where used, so loading the code location stays light
+    import pandas as pd
 
 RATE_CARD_PATH = Path(__file__).with_name("rate_card.yaml")
 COLUMNS = ["ts", "month", "kind", "item", "seconds", "units", "cost"]

@@ -17,11 +17,9 @@ cleaning) live in `drift_rules`; the reference representation and its sampling e
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
-from scipy import stats
-from scipy.spatial import distance
 
 from mlops_core.monitoring.drift_profile import (
     DEFAULT_SAMPLE_SIZE,
@@ -45,6 +43,9 @@ from mlops_core.monitoring.drift_rules import (
     require_columns,
     wasserstein_w1,
 )
+
+if TYPE_CHECKING:  # pandas and scipy load when a test runs, not when definitions load
+    import pandas as pd
 
 __all__ = [
     "BINARY",
@@ -118,6 +119,8 @@ class DriftReport:
         raise KeyError(f"no drift result for column '{name}'")
 
     def to_frame(self) -> pd.DataFrame:
+        import pandas as pd
+
         return pd.DataFrame([vars(c) for c in self.columns]).set_index("column")
 
     def to_dict(self) -> dict:
@@ -135,6 +138,8 @@ class DriftReport:
 
 
 def _sample_test(col: ColumnProfile, current: np.ndarray, name: str) -> tuple[float, float]:
+    from scipy import stats
+
     if name == "ks":
         result = stats.ks_2samp(np.repeat(col.values, col.counts), current)
         return float(result.pvalue), float(result.statistic)
@@ -145,6 +150,9 @@ def _sample_test(col: ColumnProfile, current: np.ndarray, name: str) -> tuple[fl
 
 
 def _counts_test(keys: list, ref: np.ndarray, cur: np.ndarray, name: str) -> tuple[float, float]:
+    from scipy import stats
+    from scipy.spatial import distance
+
     n_ref, n_cur = int(ref.sum()), int(cur.sum())
     if name == "jensenshannon":
         value = float(distance.jensenshannon(ref / n_ref, cur / n_cur))
@@ -166,6 +174,8 @@ Aligned = tuple[list, np.ndarray, np.ndarray]
 
 
 def _aligned_categories(col: ColumnProfile, current: pd.Series) -> Aligned:
+    import pandas as pd
+
     cur = category_counts(current, "current")
     ref_index = pd.Index(col.values, dtype=object)
     keys = ref_index.append(cur.index[~cur.index.isin(ref_index)])

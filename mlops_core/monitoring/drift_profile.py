@@ -22,9 +22,9 @@ import base64
 import json
 import zlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from mlops_core.monitoring.drift_rules import (
     SMALL_REFERENCE_ROWS,
@@ -34,6 +34,9 @@ from mlops_core.monitoring.drift_rules import (
     require_columns,
     wasserstein_w1,
 )
+
+if TYPE_CHECKING:  # imported where used, so loading the code location stays light
+    import pandas as pd
 
 DEFAULT_SAMPLE_SIZE = 10_000
 MIN_SAMPLE_SIZE = 100

@@ -25,9 +25,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # imported where used, so loading the code location stays light
+    import pandas as pd
 
 SMALL_REFERENCE_ROWS = 1000  # registry.py: `reference_data.shape[0] <= 1000`
 LOW_CARDINALITY = 5  # registry.py: a numerical column with n_values <= 5 is tested by counts
@@ -84,6 +87,8 @@ def require_columns(frame: pd.DataFrame, columns: Iterable[str], side: str) -> N
 
 def finite_values(series: pd.Series, side: str) -> np.ndarray:
     """A numerical column as float64 without NaN and +-inf."""
+    import pandas as pd
+
     if not pd.api.types.is_numeric_dtype(series):
         raise ValueError(f"column '{series.name}' in the {side} frame must be numeric")
     values = series.to_numpy(dtype=np.float64, na_value=np.nan)
@@ -95,6 +100,8 @@ def finite_values(series: pd.Series, side: str) -> np.ndarray:
 
 def category_counts(series: pd.Series, side: str) -> pd.Series:
     """Non-null value counts of a categorical column, keys as Python objects."""
+    import pandas as pd
+
     counts = series.value_counts(dropna=True, sort=False)
     index = pd.Index(np.asarray(counts.index, dtype=object))
     counts = pd.Series(counts.to_numpy(dtype=np.int64), index=index)

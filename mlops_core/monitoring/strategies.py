@@ -11,10 +11,12 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from mlops_core.monitoring.drift import DRIFT_SHARE, DriftReport, ReferenceProfile, detect_drift
+
+if TYPE_CHECKING:  # imported where used, so loading the code location stays light
+    import pandas as pd
 
 
 @dataclass(frozen=True)

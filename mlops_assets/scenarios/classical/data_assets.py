@@ -16,10 +16,9 @@
 Partition ranges run in one process (single-run backfills).
 """
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import dagster as dg
-import pandas as pd
 
 from mlops_assets import naming
 from mlops_assets.data_estate.quality_checks import check_results, problems_markdown
@@ -47,6 +46,9 @@ from mlops_core.datasets import write_version
 from mlops_core.integrity import IntegrityError
 from resources.lake import DataLake
 
+if TYPE_CHECKING:  # imported where used, so loading the code location stays light
+    import pandas as pd
+
 SCENARIO = "classical"
 daily = dg.DailyPartitionsDefinition(start_date=FIRST_DAY, end_date="2014-01-01")
 
@@ -57,7 +59,7 @@ TRAINING_SET_KEY = naming.key(SCENARIO, "training_set")
 TRAINING_SET_ROOT = "curated/classical/training_set"
 
 
-def read_split(lake: DataLake, path: str) -> pd.DataFrame:
+def read_split(lake: DataLake, path: str) -> "pd.DataFrame":
     return lake.read_parquet(path)
 
 
@@ -89,7 +91,7 @@ class FlightChecksConfig(dg.Config):
 
 def report_for(
     data: bytes, day: str, history: RateHistory
-) -> tuple[pd.DataFrame | None, schema.ValidationReport]:
+) -> "tuple[pd.DataFrame | None, schema.ValidationReport]":
     frame, error = schema.read_raw(data)
     if frame is None:
         return None, schema.unreadable_report(error or "unreadable")
@@ -203,7 +205,7 @@ def validated_flights(
     )
 
 
-def batch_frame(lake: DataLake, day: str) -> pd.DataFrame:
+def batch_frame(lake: DataLake, day: str) -> "pd.DataFrame":
     """Every scheduled flight of a validated day, as features with its identifiers."""
     try:
         flights, _ = read_validated(lake, day)
@@ -224,6 +226,8 @@ class TrainingSetConfig(dg.Config):
 
 
 def training_window(config: TrainingSetConfig, lake: DataLake) -> tuple[str, str]:
+    import pandas as pd
+
     end = config.end_date
     if end == "latest":
         landed = lake.list(VALIDATED_DIR)

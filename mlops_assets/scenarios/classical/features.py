@@ -7,7 +7,11 @@ is. Pure pandas, shared by training, evaluation and later the scoring path.
 
 from __future__ import annotations
 
-import pandas as pd
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported where used, so loading the code location stays light
+    import pandas as pd
+
 
 CATEGORICAL = ["carrier", "origin", "dest"]
 WEATHER = ["temp", "humid", "wind_speed", "precip", "pressure", "visib"]
@@ -28,6 +32,8 @@ IDS = ["carrier", "flight", "origin", "time_hour"]
 
 def build_inference_features(flights: pd.DataFrame) -> pd.DataFrame:
     """Features of scheduled flights (known before departure), with the date; no label."""
+    import pandas as pd
+
     dates = pd.to_datetime(flights[["year", "month", "day"]])
     return pd.DataFrame(
         {

@@ -8,14 +8,9 @@ as categories. Training, evaluation and serving all go through these functions.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
-from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.metrics import accuracy_score, f1_score, log_loss, roc_auc_score
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OrdinalEncoder
 
 from mlops_assets.scenarios.classical.features import (
     CATEGORICAL,
@@ -24,6 +19,10 @@ from mlops_assets.scenarios.classical.features import (
     LABEL,
     NUMERIC,
 )
+
+if TYPE_CHECKING:  # scikit-learn and pandas load in the steps that train or score, not at import
+    import pandas as pd
+    from sklearn.pipeline import Pipeline
 
 DEFAULT_PARAMS: dict[str, float] = {
     "learning_rate": 0.05,
@@ -57,6 +56,11 @@ def build_pipeline(params: Mapping[str, float]) -> Pipeline:
         raise ValueError(
             f"unknown hyperparameters {sorted(unknown)}; known: {sorted(DEFAULT_PARAMS)}"
         )
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OrdinalEncoder
+
     p = {**DEFAULT_PARAMS, **params}
     encoder = OrdinalEncoder(
         handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-1
@@ -103,6 +107,8 @@ def batch_predict(model, frame: pd.DataFrame) -> pd.DataFrame:
 
 def score(model, frame: pd.DataFrame) -> dict[str, float]:
     """Holdout metrics as fractions; roc_auc is the one the gates compare."""
+    from sklearn.metrics import accuracy_score, f1_score, log_loss, roc_auc_score
+
     y = frame[LABEL].to_numpy()
     proba = late_probability(model, frame)
     pred = (proba >= 0.5).astype(int)
@@ -117,7 +123,7 @@ def score(model, frame: pd.DataFrame) -> dict[str, float]:
 
 def performance(predictions: list, labels: list) -> dict[str, float]:
     """Production metrics from served labels (the server returns classes, not scores)."""
-    from sklearn.metrics import precision_score, recall_score
+    from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
 
     y, pred = np.asarray(labels, dtype=int), np.asarray(predictions, dtype=int)
     return {
@@ -131,6 +137,8 @@ def performance(predictions: list, labels: list) -> dict[str, float]:
 
 def score_slices(model, frame: pd.DataFrame, column: str) -> dict[str, float]:
     """ROC AUC per value of `column`; segments with one class only are skipped."""
+    from sklearn.metrics import roc_auc_score
+
     proba = late_probability(model, frame)
     out: dict[str, float] = {}
     for value, idx in frame.groupby(column).indices.items():

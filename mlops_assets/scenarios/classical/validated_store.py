@@ -15,9 +15,9 @@ refuses a file that changed since validation, or that validation never wrote;
 from __future__ import annotations
 
 import io
+from typing import TYPE_CHECKING
 
 import dagster as dg
-import pandas as pd
 
 from mlops_assets.scenarios.classical.features import label_rate
 from mlops_assets.scenarios.classical.label_rate import LabelRateRule, history_days
@@ -29,6 +29,9 @@ from mlops_core.integrity import (
     write_recorded,
 )
 from resources.lake import DataLake
+
+if TYPE_CHECKING:  # imported where used, so loading the code location stays light
+    import pandas as pd
 
 VALIDATED_DIR = "validated/classical/flights"
 INTEGRITY_DIR = "validated/classical/integrity"
@@ -60,6 +63,8 @@ def write_validated(lake: DataLake, day: str, frame: pd.DataFrame) -> IntegrityR
 
 def read_validated(lake: DataLake, day: str) -> tuple[pd.DataFrame, str]:
     """A validated day and its sha256; `IntegrityError` naming the day if it changed."""
+    import pandas as pd
+
     data, sha = read_verified(
         lake,
         validated_path(day),
@@ -73,6 +78,8 @@ def read_validated(lake: DataLake, day: str) -> tuple[pd.DataFrame, str]:
 
 def read_verified_days(lake: DataLake, days: list[str]) -> tuple[pd.DataFrame, str]:
     """The validated days concatenated, and one sha256 over their recorded hashes."""
+    import pandas as pd
+
     frames, hashes, refused = [], [], {}
     for day in days:
         try:
