@@ -11,40 +11,20 @@ afterwards shows every run, materialization, check and sensor.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import time
 import warnings
+from pathlib import Path
 
 import dagster as dg
 
 from mlops_core.results import plain
+from mlops_demo.runs import run_job, tick
+from mlops_demo.traffic import CLEAN_DAY, DRIFT_DAY, simulate_traffic
 
 DATA_RANGE = ("2013-01-01", "2013-06-30")
 NEW_DAY = "2013-07-01"
-CLEAN_DAY, DRIFT_DAY = "2013-06-28", "2013-07-05"  # a held-out day; a day shifted on purpose
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-
-
-def as_launched_by(sensor: dg.SensorDefinition, request: dg.RunRequest) -> dict[str, str]:
-    """The tags the daemon puts on a run it launches for `request`: with them, a daemon
-    started later (`make dev`) finds the run under the sensor's run key and never
-    launches the same event a second time."""
-    return {
-        **request.tags,
-        "dagster/sensor_name": sensor.name,
-        "dagster/run_key": request.run_key or "",
-    }
-
-
-def run_job(defs: dg.Definitions, job: str, instance, run_config=None, **kwargs):
-    started = time.monotonic()
-    config = {**QUIET, **(run_config or {})}
-    result = defs.resolve_job_def(job).execute_in_process(
-        instance=instance, raise_on_error=False, run_config=config, **kwargs
-    )
-    status = "succeeded" if result.success else "FAILED"
-    print(f"   {job}: {status} in {time.monotonic() - started:.1f}s (run {result.run_id[:8]})")
-    return result
 
 
 def day_range(start: str, end: str) -> dict[str, str]:
@@ -62,47 +42,17 @@ def meta(result, artifact: str) -> dict:
     return {}
 
 
-def simulate_traffic(res: dict, spec) -> str:
-    """Send a held-out day as it was and a day shifted on purpose, filed by event date;
-    ground truth for the clean day arrives afterwards as a labels drop."""
-    import json
-    import uuid
-
-    import httpx
-
-    from mlops_assets.scenarios.classical.features import build_features
-    from mlops_assets.scenarios.classical.source import flights_for_day
-    from mlops_core.probes import azureml_payload
-
-    endpoints = res["endpoints"]
-    uri = endpoints.get(spec.online_endpoint).scoring_uri
-    keys = endpoints.get_keys(spec.online_endpoint)  # replay: may set x-mlops-event-date
-    clean = build_features(flights_for_day(CLEAN_DAY))
-    drifted = build_features(flights_for_day(DRIFT_DAY))
-    drifted = drifted.assign(
-        distance=drifted["distance"] * 1.8,
-        dep_hour=(drifted["dep_hour"] + 6).clip(upper=23),
-        sched_arr_hour=(drifted["sched_arr_hour"] + 6).clip(upper=23),
-    )
-    labels, sent = [], 0
-    with httpx.Client(timeout=30) as client:
-        for day, frame in ((CLEAN_DAY, clean), (DRIFT_DAY, drifted)):
-            for start in range(0, len(frame), 25):
-                chunk, rid = frame.iloc[start : start + 25], uuid.uuid4().hex
-                response = client.post(
-                    uri,
-                    json=azureml_payload(spec.codec.request_batch(chunk)),
-                    headers={"Authorization": f"Bearer {keys['primary']}", "x-request-id": rid,
-                             "x-mlops-event-date": day, "x-mlops-replay-key": keys["replay"]},
-                )  # fmt: skip
-                response.raise_for_status()
-                sent += 1
-                if day == CLEAN_DAY:
-                    labels.append(json.dumps({"request_id": rid, "labels": chunk["late"].tolist()}))
-    res["lake"].write_bytes(
-        f"landing/classical/labels/{CLEAN_DAY}.jsonl", "\n".join(labels).encode()
-    )
-    return f"{sent} requests ({len(clean)} + {len(drifted)} flights)"
+def prepare_dagster_home() -> Path:
+    """DAGSTER_HOME made absolute (Dagster refuses a relative one) and created with the
+    project's instance settings when missing, so `python -m mlops_demo` works like `make demo`."""
+    home = Path(os.environ.get("DAGSTER_HOME") or ".dagster_home").resolve()
+    settings = home / "dagster.yaml"
+    if not settings.exists():
+        home.mkdir(parents=True, exist_ok=True)
+        shutil.copy(Path(__file__).resolve().parents[1] / "dagster.yaml", settings)
+        print(f"created the Dagster instance settings {settings}")
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
 
 
 def main() -> int:
@@ -118,11 +68,13 @@ def main() -> int:
     from mlops_demo.demo_policy import APPROVER, bind_demo_policy
     from resources.env import current_env, mlops_home, resources_for
 
-    if "DAGSTER_HOME" not in os.environ:
-        print("DAGSTER_HOME is not set; run `make demo`", file=sys.stderr)
+    try:
+        env = current_env()
+        prepare_dagster_home()
+    except (ValueError, OSError) as err:
+        print(f"mlops demo: {err}", file=sys.stderr)
         return 2
     started = time.monotonic()
-    env = current_env()
     res = resources_for(env)
     caller = bind_demo_policy(res, mlops_home())  # who approves: this account, as priya
     defs = build_defs(env, resources=res)
@@ -147,17 +99,8 @@ def main() -> int:
         "approve", "demo: holdout ROC AUC and per-airport slices reviewed",
     )  # fmt: skip
     print("4. approval sensor -> promotion run (prod registry, blue/green production)")
-    sensor = defs.resolve_sensor_def("classical_approval_sensor")
-    keys = ("registry", "approvals", "governance")
-    with dg.build_sensor_context(instance=instance, resources={k: res[k] for k in keys}) as ctx:
-        requests = getattr(sensor(ctx), "run_requests", None) or []
-    promote = None
-    for request in requests:
-        print(f"   sensor requested run_key {request.run_key}")
-        promote = run_job(
-            defs, "classical_promotion_job", instance, run_config=request.run_config,
-            tags=as_launched_by(sensor, request),
-        )  # fmt: skip
+    promotions = tick(defs, "classical_approval_sensor", instance, res)
+    promote = promotions[-1][1] if promotions else None
     deployed = meta(promote, "production_deployment") if promote else {}
 
     print("5. live requests against the production endpoint")
@@ -181,20 +124,8 @@ def main() -> int:
         run = run_job(defs, "classical_monitoring_job", instance, partition_key=day)
         monitored[day] = (meta(run, "data_drift"), meta(run, "model_performance"))
     print("8. drift sensor -> retrain run (train, gates, register, stage; approval still human)")
-    drift_sensor = defs.resolve_sensor_def("classical_drift_retrain_sensor")
-    sensor_res = {
-        "governance": res["governance"],
-        "notifier": res["notifier"],
-        "clock": res["clock"],
-    }
-    with dg.build_sensor_context(instance=instance, resources=sensor_res) as ctx:
-        retrain_requests = getattr(drift_sensor(ctx), "run_requests", None) or []
-    retrain = None
-    for request in retrain_requests:
-        print(f"   sensor requested run_key {request.run_key}")
-        retrain = run_job(
-            defs, "classical_training_job", instance, tags=as_launched_by(drift_sensor, request)
-        )
+    retrains = tick(defs, "classical_drift_retrain_sensor", instance, res)
+    retrain = retrains[-1][1] if retrains else None
     res["endpoints"].stop(SPEC.staging_endpoint)  # staging tests are done; production stays up
     print("9. cost ledger and budget")
     ledger = meta(run_job(defs, "platform_monitoring_job", instance), "cost_ledger")
@@ -251,7 +182,7 @@ def main() -> int:
                 f"accuracy {perf['accuracy']:.3f} on {perf['labeled_rows']} labeled rows "
                 f"(drop vs holdout {perf.get('accuracy_drop', 0):.3f})",
             )
-    line("retrain runs", f"{len(retrain_requests)} requested by the drift sensor")
+    line("retrain runs", f"{len(retrains)} requested by the drift sensor")
     if retrain is not None:
         new, staged_new = meta(retrain, "registered_model"), meta(retrain, "staging_deployment")
         line(
@@ -278,7 +209,7 @@ def main() -> int:
         bool(deployed)
         and statuses.count(200) == len(statuses)
         and batch.success
-        and len(retrain_requests) == 1
+        and len(retrains) == 1
         and retrain is not None
         and retrain.success
     )

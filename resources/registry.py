@@ -38,6 +38,9 @@ class ModelRegistry(dg.ConfigurableResource, ABC):
     ui_url: str | None = Field(
         default=None, description="Base URL of an MLflow UI on the dev store, for links."
     )
+    prod_ui_url: str | None = Field(
+        default=None, description="Base URL of an MLflow UI on the prod store, for links."
+    )
 
     @abstractmethod
     def tracking_uri(self, stage: Stage = "dev") -> str: ...
@@ -121,15 +124,17 @@ class ModelRegistry(dg.ConfigurableResource, ABC):
         """Artifact URI of an MLflow 3 logged model (`models:/m-...`)."""
         return self.client(stage).get_logged_model(model_id).artifact_location
 
-    def run_url(self, experiment_id: str, run_id: str) -> str | None:
-        if not self.ui_url:
-            return None
-        return f"{self.ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+    def _ui(self, stage: Stage) -> str | None:
+        url = self.ui_url if stage == "dev" else self.prod_ui_url
+        return url.rstrip("/") if url else None
 
-    def version_url(self, name: str, version: str) -> str | None:
-        if not self.ui_url:
-            return None
-        return f"{self.ui_url.rstrip('/')}/#/models/{name}/versions/{version}"
+    def run_url(self, experiment_id: str, run_id: str, stage: Stage = "dev") -> str | None:
+        ui = self._ui(stage)
+        return f"{ui}/#/experiments/{experiment_id}/runs/{run_id}" if ui else None
+
+    def version_url(self, name: str, version: str, stage: Stage = "dev") -> str | None:
+        ui = self._ui(stage)
+        return f"{ui}/#/models/{name}/versions/{version}" if ui else None
 
     def promote(
         self, name: str, dev_version: str, tags: dict[str, str], alias: str = "champion"
@@ -151,10 +156,26 @@ class ModelRegistry(dg.ConfigurableResource, ABC):
             **tags,
         }
         run = prod.create_run(exp_id, run_name=f"promote-{name}-v{dev_version}", tags=lineage)
+        if dev.run_id:  # the evaluation travels with the model: prod shows what was approved
+            self._copy_run_results(dev.run_id, run.info.run_id)
         prod.log_artifacts(run.info.run_id, local, artifact_path="model")
         prod.set_terminated(run.info.run_id)
         source = f"{run.info.artifact_uri}/model"
         return self.register(name, source, run.info.run_id, lineage, alias, stage="prod")
+
+    def _copy_run_results(self, dev_run_id: str, prod_run_id: str) -> None:
+        """The dev run's latest metrics and its params, onto the prod promotion run."""
+        from mlflow.entities import Metric, Param
+
+        source = self.client("dev").get_run(dev_run_id).data
+        metrics = [Metric(k, v, 0, 0) for k, v in sorted(source.metrics.items())]
+        params = [Param(k, v) for k, v in sorted(source.params.items())]
+        for start in range(0, max(len(metrics), len(params)), 100):  # MLflow's batch limits
+            self.client("prod").log_batch(
+                prod_run_id,
+                metrics=metrics[start : start + 100],
+                params=params[start : start + 100],
+            )
 
 
 class LocalMlflowRegistry(ModelRegistry):

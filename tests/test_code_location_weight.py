@@ -59,4 +59,4 @@ def test_sensor_module_loads_without_step_libraries(tmp_path):
 
 def test_the_probe_sees_a_heavy_import(tmp_path):
     """The check can fail: a heavy library imported on the way is reported."""
-    assert loaded_heavy_modules("json", "import pandas", tmp_path) == ["pandas"]
+    assert "pandas" in loaded_heavy_modules("json", "import pandas", tmp_path)

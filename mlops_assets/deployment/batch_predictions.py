@@ -18,6 +18,7 @@ import dagster as dg
 from pydantic import Field
 
 from mlops_assets import naming
+from mlops_assets.partitions import partition_days
 from mlops_core.batch import BatchJob, BatchSettings, MiniBatchFailed, model_modules
 from mlops_core.batch_pool import run_batch
 from mlops_core.lake_fs import FsLake
@@ -121,7 +122,7 @@ def build_batch_predictions(
         model_dir = registry.download_model(spec.model_name, version, "prod")
         token = context.run.run_id[:8]
         job = batch_job(spec, lake, model_dir, version, token, settings.output_file_name)
-        days = context.partition_keys
+        days = partition_days(context)
         try:
             report = run_batch(job, days, settings, log=context.log.warning)
         except MiniBatchFailed as err:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import dagster as dg
 
 from mlops_assets import naming
+from mlops_assets.partitions import partition_days
 from mlops_core.spec import ScenarioSpec, ServingCodec
 from resources.endpoint import EndpointError, OnlineEndpoints
 from resources.lake import DataLake
@@ -79,7 +80,8 @@ def build_inference_log(spec: ScenarioSpec) -> dg.AssetsDefinition:
             raise dg.Failure(f"no online endpoint to collect from: {err}") from err
         rows = requests = 0
         latencies: list[float] = []
-        for day in context.partition_keys:
+        days = partition_days(context)
+        for day in days:
             frame = flatten_records(list(iter_records(log_dir, day=day)), spec.codec)
             lake.write_parquet(inference_log_path(spec.name, day), frame)
             rows += len(frame)
@@ -95,7 +97,7 @@ def build_inference_log(spec: ScenarioSpec) -> dg.AssetsDefinition:
                 "p50_latency_ms": float(np.percentile(lat, 50)),
                 "p99_latency_ms": float(np.percentile(lat, 99)),
                 "path": dg.MetadataValue.path(
-                    lake.uri(inference_log_path(spec.name, context.partition_keys[0]))
+                    lake.uri(inference_log_path(spec.name, days[0]))
                 ),
             }
         )

@@ -25,6 +25,8 @@ def _log_model(registry: LocalMlflowRegistry, tmp_path) -> tuple[str, str]:
     path = tmp_path / "model"
     mlflow.sklearn.save_model(model, path)
     client.log_artifacts(run.info.run_id, str(path), "model")
+    client.log_metric(run.info.run_id, "roc_auc_holdout", 0.71)
+    client.log_param(run.info.run_id, "learning_rate", "0.05")
     return run.info.run_id, f"{run.info.artifact_uri}/model"
 
 
@@ -52,6 +54,10 @@ def test_register_moves_alias_and_promote_copies_with_lineage(registry, tmp_path
     assert prod.tags["mlops.source_version"] == str(v1.version)
     assert prod.tags["mlops.code_version"] == "c1"
     assert prod.tags["mlops.approved_by"] == "lead"
+    # what was evaluated in dev is readable on the prod version's run
+    prod_run = registry.client("prod").get_run(prod.run_id).data
+    assert prod_run.metrics == {"roc_auc_holdout": 0.71}
+    assert prod_run.params == {"learning_rate": "0.05"}
     # the prod copy loads on its own, from the prod store's artifacts
     path = registry.download_model("m", str(prod.version), "prod")
     assert "artifacts-prod" in path
@@ -59,3 +65,12 @@ def test_register_moves_alias_and_promote_copies_with_lineage(registry, tmp_path
     assert loaded.predict(pd.DataFrame({"a": [0.0, 19.0]})).tolist() == [0, 1]
     # dev is untouched by promotion
     assert [str(v.version) for v in registry.versions("m", "dev")] == ["1", "2"]
+
+
+def test_links_name_the_store_they_point_into(tmp_path):
+    both = LocalMlflowRegistry(
+        root=str(tmp_path), ui_url="http://h:5000/", prod_ui_url="http://h:5001"
+    )
+    assert both.version_url("m", "3") == "http://h:5000/#/models/m/versions/3"
+    assert both.version_url("m", "2", "prod") == "http://h:5001/#/models/m/versions/2"
+    assert LocalMlflowRegistry(root=str(tmp_path)).run_url("1", "r", "prod") is None

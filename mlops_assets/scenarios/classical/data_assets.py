@@ -22,6 +22,7 @@ import dagster as dg
 
 from mlops_assets import naming
 from mlops_assets.data_estate.quality_checks import check_results, problems_markdown
+from mlops_assets.partitions import partition_days
 from mlops_assets.scenarios.classical import schema
 from mlops_assets.scenarios.classical.features import (
     DATE,
@@ -118,7 +119,8 @@ def raw_flights(
     failures: dict[str, dict[str, list[str]]] = {c: {} for c in schema.CHECKS}
     rows, dropped = 0, 0
     history = RateHistory(lake, config.rule())
-    for day in context.partition_keys:
+    days = partition_days(context)
+    for day in days:
         if lake.exists(landing_path(day)):
             data = lake.read_bytes(landing_path(day))
             dropped += 1
@@ -131,19 +133,19 @@ def raw_flights(
         for check, items in report.problems.items():
             if items:
                 failures[check][day] = items
-    context.log.info(f"landed {len(context.partition_keys)} day(s), {rows} rows")
+    context.log.info(f"landed {len(days)} day(s), {rows} rows")
     policy = config.policy()
     severities = {
         c: dg.AssetCheckSeverity.ERROR if schema.blocks(c, policy) else dg.AssetCheckSeverity.WARN
         for c in schema.CHECKS
     }
-    checks = check_results(failures, len(context.partition_keys), severities)
+    checks = check_results(failures, len(days), severities)
     return dg.MaterializeResult(
         metadata={
-            "partitions": len(context.partition_keys),
+            "partitions": len(days),
             "row_count": rows,
             "landing_drops": dropped,
-            "path": dg.MetadataValue.path(lake.uri(raw_path(context.partition_keys[0]))),
+            "path": dg.MetadataValue.path(lake.uri(raw_path(days[0]))),
         },
         check_results=checks,
     )
@@ -169,7 +171,7 @@ def validated_flights(
     warnings: dict[str, list[str]] = {}
     duplicates, policy = 0, config.policy()
     history = RateHistory(lake, config.rule())
-    for day in context.partition_keys:
+    for day in partition_days(context):
         frame, report = report_for(lake.read_bytes(raw_path(day)), day, history)
         if frame is None or report.blocking(policy):
             failures[day] = report.blocking(policy)
