@@ -6,6 +6,11 @@ Dagster stores as materialization metadata, `from_metadata()` reads them back
 and fails with the missing field's name instead of a KeyError deep in a sensor.
 Display-only extras (markdown tables, links) are added by the writer next to
 these fields and are never read back.
+
+Measured floats are stored to 6 significant digits (a page of 16-decimal numbers
+helps nobody; MLflow keeps exact metrics). Fields named in a class's `settings`
+(thresholds, tolerances, budgets: what a run was judged by, not what it measured)
+are stored as text, so the UI does not plot a constant as a time series.
 """
 
 from __future__ import annotations
@@ -26,9 +31,22 @@ def plain(metadata: Mapping[str, Any]) -> dict[str, Any]:
     return {k: getattr(v, "value", v) for k, v in metadata.items()}
 
 
+def rounded(value: float) -> float:
+    """6 significant digits: what a person reads, and no decision turns on the seventh."""
+    return float(f"{value:.6g}")
+
+
+def _number(text: str) -> int | float:
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
 @dataclass(frozen=True)
 class Result:
     kind: ClassVar[str] = "result"
+    settings: ClassVar[tuple[str, ...]] = ()
 
     def to_metadata(self) -> dict[str, Any]:
         out: dict[str, Any] = {"result_kind": self.kind}
@@ -36,8 +54,10 @@ class Result:
             value = getattr(self, f.name)
             if isinstance(value, tuple):
                 value = list(value)
-            elif isinstance(value, float) and math.isnan(value):
-                value = None
+            elif isinstance(value, float):
+                value = None if math.isnan(value) else rounded(value)
+            if value is not None and f.name in self.settings and isinstance(value, int | float):
+                value = str(value)
             if value is not None:
                 out[f.name] = value
         return out
@@ -49,6 +69,11 @@ class Result:
         for f in dataclasses.fields(cls):
             if f.name in values and values[f.name] is not None:
                 value = values[f.name]
+                if f.name in cls.settings and isinstance(value, str):
+                    try:
+                        value = _number(value)
+                    except ValueError as err:
+                        raise ResultError(f"{cls.__name__} '{f.name}' is not a number") from err
                 kwargs[f.name] = tuple(value) if isinstance(value, list) else value
             elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 raise ResultError(f"{cls.__name__} metadata lacks '{f.name}'")
@@ -86,6 +111,7 @@ class CandidateModel(Result):
 @dataclass(frozen=True)
 class EvaluationVerdict(Result):
     kind: ClassVar[str] = "evaluation_verdict"
+    settings: ClassVar[tuple[str, ...]] = ("tolerance", "max_slice_gap")
     verdict: str
     """`approved` or `rejected`."""
     reason: str
@@ -123,6 +149,7 @@ class StagingResult(Result):
     """A staged version's test outcome, with the thresholds it was judged by."""
 
     kind: ClassVar[str] = "staging_result"
+    settings: ClassVar[tuple[str, ...]] = ("slo_p99_ms",)
     model_name: str
     version: str
     outcome: str
@@ -138,6 +165,7 @@ class StagingResult(Result):
 @dataclass(frozen=True)
 class DriftResult(Result):
     kind: ClassVar[str] = "drift_result"
+    settings: ClassVar[tuple[str, ...]] = ("drift_share_threshold",)
     day: str
     model_version: str
     rows: int
@@ -176,6 +204,7 @@ class DriftResult(Result):
 @dataclass(frozen=True)
 class PerformanceResult(Result):
     kind: ClassVar[str] = "performance_result"
+    settings: ClassVar[tuple[str, ...]] = ("max_drop",)
     day: str
     rows: int
     labeled_rows: int
@@ -204,13 +233,14 @@ class PerformanceResult(Result):
     def to_metadata(self) -> dict[str, Any]:
         out = super().to_metadata()
         if self.drop is not None:
-            out[f"{self.metric}_drop"] = self.drop
+            out[f"{self.metric}_drop"] = rounded(self.drop)
         return out
 
 
 @dataclass(frozen=True)
 class EndpointHealth(Result):
     kind: ClassVar[str] = "endpoint_health"
+    settings: ClassVar[tuple[str, ...]] = ("slo_p99_ms",)
     endpoint: str
     workers: int
     requests_per_minute: float
@@ -226,6 +256,7 @@ class EndpointHealth(Result):
 @dataclass(frozen=True)
 class CostSummary(Result):
     kind: ClassVar[str] = "cost_summary"
+    settings: ClassVar[tuple[str, ...]] = ("monthly_budget",)
     month: str
     month_cost: float
     monthly_budget: float

@@ -16,6 +16,7 @@ import tempfile
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
+from urllib.parse import quote
 
 import dagster as dg
 from pydantic import Field
@@ -131,6 +132,11 @@ class ModelRegistry(dg.ConfigurableResource, ABC):
     def run_url(self, experiment_id: str, run_id: str, stage: Stage = "dev") -> str | None:
         ui = self._ui(stage)
         return f"{ui}/#/experiments/{experiment_id}/runs/{run_id}" if ui else None
+
+    def artifact_url(self, run_id: str, path: str, stage: Stage = "dev") -> str | None:
+        """A run's artifact as MLflow's UI server sends it (a PNG opens in the browser)."""
+        ui = self._ui(stage)
+        return f"{ui}/get-artifact?path={quote(path)}&run_uuid={run_id}" if ui else None
 
     def version_url(self, name: str, version: str, stage: Stage = "dev") -> str | None:
         ui = self._ui(stage)

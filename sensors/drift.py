@@ -93,11 +93,21 @@ def read_new_triggers(
     return found
 
 
+def request_time(value: float | str | None) -> float:
+    """The cursor's last request as epoch seconds; written ISO-8601 (readable in the UI),
+    epoch numbers from older cursors are still read."""
+    if value is None:
+        return 0.0
+    if isinstance(value, int | float):
+        return float(value)
+    return datetime.fromisoformat(value).timestamp()
+
+
 def hold_reason(
     cursor: dict[str, Any], governance: Governance, now: datetime, cooldown_seconds: int
 ) -> str | None:
     """Why pending triggers must wait (cooldown, training pause), or None."""
-    since = now.timestamp() - cursor.get("last_request", 0.0)
+    since = now.timestamp() - request_time(cursor.get("last_request"))
     if since < cooldown_seconds:
         return f"cooldown: the last loopback run was requested {since:.0f}s ago"
     paused = governance.paused_reason(now)
@@ -108,14 +118,22 @@ def build_drift_sensor(
     spec: ScenarioSpec, *, cooldown_seconds: int = COOLDOWN_SECONDS
 ) -> dg.SensorDefinition:
     job_name = loopback_job_name(spec)
+    share = getattr(spec.monitoring.drift, "drift_share", None)
+    drifts = f"at least {share:.0%} of features drift" if share else "its data drifts"
 
     @dg.sensor(
         name=f"{spec.name}_drift_{spec.loopback}_sensor",
         job_name=job_name,
         minimum_interval_seconds=30,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description=f"Request {job_name} when production data of {spec.model_name} drifts or "
-        f"its {spec.monitoring.performance_metric} drops more than {spec.monitoring.max_drop}.",
+        description=(
+            f"Watches {spec.name}/data_drift and {spec.name}/model_performance. Requests "
+            f"{job_name} when {drifts} or "
+            f"{spec.monitoring.performance_metric} drops more than {spec.monitoring.max_drop} "
+            f"below holdout; at most one request per {cooldown_seconds / 3600:g} h (later "
+            "triggers wait, then one run serves them all), none while the budget pauses "
+            "training. Promotion still needs a human approval."
+        ),
     )
     def drift_sensor(
         context: dg.SensorEvaluationContext, governance: Governance, clock: Clock
@@ -159,7 +177,7 @@ def build_drift_sensor(
         )
         cursor.update(
             pending=[],
-            last_request=now.timestamp(),
+            last_request=now.isoformat(timespec="seconds"),
             served=[*served, *(t["run_key"] for t in pending)][-SERVED_KEPT:],
         )
         return dg.SensorResult(run_requests=[request], cursor=json.dumps(cursor))

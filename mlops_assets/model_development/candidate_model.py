@@ -103,7 +103,10 @@ def build_candidate_model(spec: ScenarioSpec) -> dg.AssetsDefinition:
             dataset_root=dataset.root,
             partition_range=dataset.partition_range,
         )
-        metrics = {k: float(v) for k, v in result.items() if k.endswith(("_holdout", "_train"))}
+        # four decimals on the page; MLflow keeps the exact values
+        metrics = {
+            k: round(float(v), 4) for k, v in result.items() if k.endswith(("_holdout", "_train"))
+        }
         metadata: dict = {
             **candidate.to_metadata(),
             "mlflow_experiment_id": experiment_id,
@@ -116,6 +119,10 @@ def build_candidate_model(spec: ScenarioSpec) -> dg.AssetsDefinition:
         if url:
             metadata["mlflow_run"] = dg.MetadataValue.url(url)
         for name, png in (result.get("plots") or {}).items():
+            # the UI folds markdown away: a link opens the PNG itself from MLflow's UI
+            link = registry.artifact_url(result["mlflow_run_id"], name)
+            if link:
+                metadata[f"{name.removesuffix('.png')}_png"] = dg.MetadataValue.url(link)
             metadata[name.removesuffix(".png")] = dg.MetadataValue.md(png_markdown(name, png))
         return dg.MaterializeResult(metadata=metadata)
 

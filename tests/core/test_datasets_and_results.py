@@ -117,3 +117,19 @@ def test_performance_trigger_thresholds():
     assert perf(0.74).trigger() and perf(0.74).to_metadata()["accuracy_drop"] == pytest.approx(0.06)
     assert perf(0.76).trigger() is None
     assert perf(None).trigger() is None and "accuracy_drop" not in perf(None).to_metadata()
+
+
+def test_settings_are_text_and_measurements_are_rounded():
+    """A threshold is not plotted as a series (text), a measurement reads as a number."""
+    result = StagingResult(
+        model_name="m", version="1", outcome="passed", checks={}, slo_p99_ms=250.0,
+        load_requests=300, p50_ms=1.23456789123, p99_ms=2.0, rps=1234.56789,
+    )  # fmt: skip
+    metadata = result.to_metadata()
+    assert metadata["slo_p99_ms"] == "250.0"
+    assert metadata["p50_ms"] == 1.23457 and metadata["rps"] == 1234.57
+    back = StagingResult.from_metadata(stored(metadata))
+    assert back.slo_p99_ms == 250.0 and back.p50_ms == 1.23457
+    metadata["slo_p99_ms"] = "fast"
+    with pytest.raises(ResultError, match="slo_p99_ms"):
+        StagingResult.from_metadata(metadata)

@@ -73,4 +73,7 @@ def test_links_name_the_store_they_point_into(tmp_path):
     )
     assert both.version_url("m", "3") == "http://h:5000/#/models/m/versions/3"
     assert both.version_url("m", "2", "prod") == "http://h:5001/#/models/m/versions/2"
+    assert both.artifact_url("r1", "roc curve.png") == (
+        "http://h:5000/get-artifact?path=roc%20curve.png&run_uuid=r1"
+    )
     assert LocalMlflowRegistry(root=str(tmp_path)).run_url("1", "r", "prod") is None

@@ -192,3 +192,14 @@ def test_relabel_loopback_requests_the_labeling_job(instance, governance):
         "2013-03-07",
     ]
     assert build_drift_sensor(SPEC).job_name == training_job_name("classical")
+
+
+def test_cursor_reads_as_a_date_and_older_epoch_cursors_still_hold_the_cooldown(governance):
+    from sensors.drift import hold_reason, request_time
+
+    assert request_time(T0.isoformat()) == T0.timestamp() == request_time(T0.timestamp())
+    soon = T0 + timedelta(hours=1)
+    for stored in (T0.isoformat(timespec="seconds"), T0.timestamp()):
+        assert "cooldown" in hold_reason({"last_request": stored}, governance, soon, 6 * 3600)
+    description = build_drift_sensor(SPEC).description
+    assert "6 h" in description and "50%" in description and "classical/data_drift" in description
