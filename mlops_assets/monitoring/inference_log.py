@@ -94,11 +94,9 @@ def build_inference_log(spec: ScenarioSpec) -> dg.AssetsDefinition:
             metadata={
                 "requests": requests,
                 "row_count": rows,
-                "p50_latency_ms": float(np.percentile(lat, 50)),
-                "p99_latency_ms": float(np.percentile(lat, 99)),
-                "path": dg.MetadataValue.path(
-                    lake.uri(inference_log_path(spec.name, days[0]))
-                ),
+                "p50_latency_ms": round(float(np.percentile(lat, 50)), 2),
+                "p99_latency_ms": round(float(np.percentile(lat, 99)), 2),
+                "path": dg.MetadataValue.path(lake.uri(inference_log_path(spec.name, days[0]))),
             }
         )
 
