@@ -9,6 +9,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export MLOPS_HOME ?= $(CURDIR)/.mlops
 export OMP_NUM_THREADS ?= 1
 export MLOPS_MLFLOW_UI_URL ?= http://127.0.0.1:5000
+export MLOPS_MLFLOW_PROD_UI_URL ?= http://127.0.0.1:5001
 
 .PHONY: install demo dev mlflow-ui test test-azure-live lint bench clean
 
@@ -23,9 +24,9 @@ install: $(VENV)/.installed
 $(AZURITE):
 	npm install --prefix .tools --no-audit --no-fund --loglevel=error azurite@$(AZURITE_VERSION)
 
-$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+$(DAGSTER_HOME)/dagster.yaml: deploy/dagster.yaml
 	mkdir -p $(DAGSTER_HOME)
-	cp dagster.yaml $@
+	cp deploy/dagster.yaml $@
 
 ## demo: the classical lifecycle end to end, headless, on embedded defaults
 demo: install $(DAGSTER_HOME)/dagster.yaml
@@ -33,10 +34,18 @@ demo: install $(DAGSTER_HOME)/dagster.yaml
 
 ## dev: Dagster UI + daemon on the same stores the demo used
 dev: install $(DAGSTER_HOME)/dagster.yaml
-	@echo "MLflow UI on the same stores (another terminal): make mlflow-ui"
-	$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	@echo "MLflow UIs on the same stores (another terminal): make mlflow-ui"
+	@# `dagster dev` is what this Dagster version's docs run; `dg dev` needs a dg project
+	PYTHONWARNINGS='ignore:Function `dev_command` is superseded' \
+		$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
+## mlflow-ui: MLflow's UI on the dev registry (port 5000) and on the prod registry (5001)
 mlflow-ui: install
+	@echo "dev registry: $(MLOPS_MLFLOW_UI_URL)  prod registry (champion): $(MLOPS_MLFLOW_PROD_UI_URL)"
+	$(VENV)/bin/mlflow ui --host 127.0.0.1 --port 5001 \
+		--backend-store-uri sqlite:///$(MLOPS_HOME)/mlflow/mlflow-prod.db \
+		--default-artifact-root $(MLOPS_HOME)/mlflow/artifacts-prod & \
+	prod=$$!; trap 'kill $$prod' INT TERM EXIT; \
 	$(VENV)/bin/mlflow ui --host 127.0.0.1 --port 5000 \
 		--backend-store-uri sqlite:///$(MLOPS_HOME)/mlflow/mlflow-dev.db \
 		--default-artifact-root $(MLOPS_HOME)/mlflow/artifacts-dev

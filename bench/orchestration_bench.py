@@ -161,7 +161,7 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="orch-bench-"))
     home, mlops_home = tmp / "dagster", tmp / "mlops"
     home.mkdir()
-    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    shutil.copy(ROOT / "deploy" / "dagster.yaml", home / "dagster.yaml")
     os.environ.update(DAGSTER_HOME=str(home), MLOPS_HOME=str(mlops_home), OMP_NUM_THREADS="1")
     env = dict(os.environ)
     sys.path.insert(0, str(ROOT))
@@ -196,7 +196,7 @@ def main() -> int:
             endpoints = load_defs().resources["endpoints"]
             for info in endpoints.list():
                 endpoints.stop(info.name)
-        except Exception as err:  # noqa: BLE001 - best effort: the temp stores go anyway
+        except Exception as err:  # best effort: the temp stores go anyway
             print(f"(could not stop endpoints: {err})")
         shutil.rmtree(tmp, ignore_errors=True)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

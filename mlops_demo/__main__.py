@@ -49,7 +49,7 @@ def prepare_dagster_home() -> Path:
     settings = home / "dagster.yaml"
     if not settings.exists():
         home.mkdir(parents=True, exist_ok=True)
-        shutil.copy(Path(__file__).resolve().parents[1] / "dagster.yaml", settings)
+        shutil.copy(Path(__file__).resolve().parents[1] / "deploy" / "dagster.yaml", settings)
         print(f"created the Dagster instance settings {settings}")
     os.environ["DAGSTER_HOME"] = str(home)
     return home

@@ -46,7 +46,7 @@ def drifted_production(tmp_path: Path, landed_lake: Path) -> Iterator[Lifecycle]
     served by production and monitored. Nothing has acted on the drift yet."""
     home, dagster_home = tmp_path / "mlops", tmp_path / "dagster_home"
     dagster_home.mkdir()
-    (dagster_home / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
+    (dagster_home / "dagster.yaml").write_text((ROOT / "deploy" / "dagster.yaml").read_text())
     shutil.copytree(landed_lake, home / "lake")
     env = {
         **os.environ,

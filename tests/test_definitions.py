@@ -119,7 +119,7 @@ def test_gates_are_blocking_checks():
 
 
 def test_instance_config_is_valid(tmp_path):
-    (tmp_path / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
+    (tmp_path / "dagster.yaml").write_text((ROOT / "deploy" / "dagster.yaml").read_text())
     with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
         assert instance.run_retries_enabled
     assert yaml.safe_load((ROOT / "workspace.yaml").read_text())["load_from"]

@@ -47,7 +47,7 @@ def test_demo_makes_a_relative_or_missing_dagster_home_usable(tmp_path, monkeypa
     monkeypatch.setenv("DAGSTER_HOME", "rel/home")
     home = prepare_dagster_home()
     assert home == tmp_path / "rel" / "home" and os.environ["DAGSTER_HOME"] == str(home)
-    assert (home / "dagster.yaml").read_text() == (ROOT / "dagster.yaml").read_text()
+    assert (home / "dagster.yaml").read_text() == (ROOT / "deploy" / "dagster.yaml").read_text()
     monkeypatch.delenv("DAGSTER_HOME")
     assert prepare_dagster_home() == tmp_path / ".dagster_home"
     assert dg.DagsterInstance.from_config(str(tmp_path / ".dagster_home")) is not None
