@@ -15,7 +15,7 @@ import dagster as dg
 from mlops_assets import naming
 from mlops_assets.deployment.staging_deployment import probe_deployment, sample_requests
 from mlops_core.spec import ScenarioSpec
-from resources.endpoint import EndpointError, OnlineEndpoints
+from resources.endpoint import EndpointError, EndpointInfo, OnlineEndpoints
 from resources.governance import Governance
 from resources.lake import DataLake
 from resources.registry import ModelRegistry
@@ -28,6 +28,17 @@ class ProductionConfig(dg.Config):
     probe_requests: int = 200
     max_error_rate: float = 0.0
     slo_p99_ms: float = 250.0
+
+
+def slots_table(info: EndpointInfo) -> str:
+    """Which version each slot serves and its share of traffic, as a page shows it."""
+    rows = ["| slot | model | prod version | traffic |", "|---|---|---|---|"]
+    for slot, deployment in sorted(info.deployments.items()):
+        rows.append(
+            f"| {slot} | {deployment.get('model_name', '?')} | "
+            f"v{deployment.get('model_version', '?')} | {info.traffic.get(slot, 0)}% |"
+        )
+    return "\n".join(rows)
 
 
 def build_production_deployment(spec: ScenarioSpec) -> dg.AssetsDefinition:
@@ -84,11 +95,16 @@ def build_production_deployment(spec: ScenarioSpec) -> dg.AssetsDefinition:
             and probe["p99_ms"] <= config.slo_p99_ms
         )
         target = f"{spec.model_name}:{version}"
-        details = {"endpoint": name, "slot": slot, "previous_slot": live or "", **probe}
+        source = (champion.tags or {}).get("mlops.source_version", "?")
+        shown = f"prod v{version} (from dev v{source})"
+        details = {
+            "endpoint": name, "slot": slot, "previous_slot": live or "",
+            "registry": "prod", "prod_version": version, "dev_version": source, **probe,
+        }  # fmt: skip
         if healthy:
             endpoints.set_traffic(name, {slot: 100})
             audit.record("deploy", actor, target, "prod", "succeeded",
-                         reason=f"{slot} takes 100% of {name}", details=details,
+                         reason=f"{shown} in {slot} takes 100% of {name}", details=details,
                          **signed)  # fmt: skip
             rolled_back, serving = False, version
         elif live:
@@ -100,7 +116,7 @@ def build_production_deployment(spec: ScenarioSpec) -> dg.AssetsDefinition:
             why = (
                 f"canary failed (smoke {smoke['passed']}, error rate {probe['error_rate']:.3f}, "
                 f"p99 {probe['p99_ms']:.1f} ms vs SLO {config.slo_p99_ms}); "
-                f"traffic back to {live} (v{serving})"
+                f"traffic back to {live} (prod v{serving})"
             )
             audit.record("rollback", actor, target, "prod", "succeeded", why, details, **signed)
             context.log.warning(why)
@@ -113,18 +129,26 @@ def build_production_deployment(spec: ScenarioSpec) -> dg.AssetsDefinition:
             raise dg.Failure(f"first deployment of {target} failed its probe: {probe} {smoke}")
 
         final = endpoints.get(name)
+        metadata = {
+            "endpoint": name,
+            "serving": f"{spec.model_name} prod v{serving}"
+            + (f" (from dev v{source})" if serving == version else ""),
+            "model_uri": f"models:/{spec.model_name}/{serving} (prod registry)",
+            "scoring_uri": dg.MetadataValue.url(final.scoring_uri or ""),
+            "deployed_version": int(version),
+            "serving_version": int(serving),
+            "slot": slot,
+            "slots": dg.MetadataValue.md(slots_table(final)),
+            "traffic": dg.MetadataValue.json(final.traffic),
+            "rolled_back": rolled_back,
+            "probe_p99_ms": round(probe["p99_ms"], 2),
+            "probe_error_rate": probe["error_rate"],
+        }
+        url = registry.version_url(spec.model_name, serving, "prod")
+        if url:
+            metadata["prod_version_page"] = dg.MetadataValue.url(url)
         return dg.MaterializeResult(
-            metadata={
-                "endpoint": name,
-                "scoring_uri": dg.MetadataValue.url(final.scoring_uri or ""),
-                "deployed_version": int(version),
-                "serving_version": int(serving),
-                "slot": slot,
-                "traffic": dg.MetadataValue.json(final.traffic),
-                "rolled_back": rolled_back,
-                "probe_p99_ms": probe["p99_ms"],
-                "probe_error_rate": probe["error_rate"],
-            },
+            metadata=metadata,
             check_results=[
                 dg.AssetCheckResult(
                     check_name="canary",

@@ -124,8 +124,14 @@ def build_promoted_model(spec: ScenarioSpec) -> dg.AssetsDefinition:
                      "previous_champion": str(previous.version) if previous else ""},
             persona=decision.persona, caller=caller.principal, policy_hash=policy.sha256,
         )  # fmt: skip
+        links = {
+            f"{stage}_version_page": dg.MetadataValue.url(url)
+            for stage, v in (("dev", version), ("prod", str(prod.version)))
+            if (url := registry.version_url(spec.model_name, v, stage))
+        }
         return dg.MaterializeResult(
             metadata={
+                "promoted": f"dev v{version} -> prod v{prod.version}",
                 "model_name": spec.model_name,
                 "dev_version": int(version),
                 "prod_version": int(prod.version),
@@ -133,7 +139,8 @@ def build_promoted_model(spec: ScenarioSpec) -> dg.AssetsDefinition:
                 "previous_champion": int(previous.version) if previous else 0,
                 "approved_by": approval["user"],
                 "approval_id": approval["approval_id"],
-                "model_uri": f"models:/{spec.model_name}@{naming.CHAMPION_ALIAS} (prod)",
+                "model_uri": f"models:/{spec.model_name}/{prod.version} (prod registry)",
+                **links,
             }
         )
 
