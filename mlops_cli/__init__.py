@@ -12,7 +12,9 @@ Constraints:
 - Never needs the Dagster daemon or instance: commands call the resources
   from `resources_for(current_env())` and the governance code the assets
   use, so a decision taken here equals one taken in the UI. `MLOPS_ENV`
-  picks the environment, `MLOPS_HOME` the local stores.
+  picks the environment. Local stores are `MLOPS_HOME`, else the nearest
+  `.mlops/` in or above the working directory (`mlops_cli.stores`); none found is a
+  refusal, and a read never creates a store. `-v` names the stores read.
 - Exit codes: 0 success; 1 a refused or failed operation, its message on
   stderr; 2 a usage error (argparse's convention, also for a bad traffic split).
 - Changes to production (approve/reject, traffic, key rotation), showing
@@ -35,6 +37,7 @@ from typing import Any
 from mlops_cli import endpoints, governance, models  # noqa: F401
 from mlops_cli import output as out
 from mlops_cli.core import _COMMANDS, EPILOG, GROUPS, CliError, UsageError
+from mlops_cli.stores import VERBOSE
 
 
 # -- entry point ----------------------------------------------------------------------------
@@ -42,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-o", "--output", choices=out.FORMATS, default="table",
                         help="output format (default: table)")  # fmt: skip
+    common.add_argument("-v", "--verbose", action="store_true",
+                        help="name the stores read and how they were found (stderr)")  # fmt: skip
     parser = argparse.ArgumentParser(
         prog="mlops", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Operate the MLOps platform: models, approvals, endpoints, audit, policy.",
@@ -73,6 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as stop:  # --help (0) or a usage error (2)
         return stop.code if isinstance(stop.code, int) else 2
+    verbose = VERBOSE.set(args.verbose)
     try:
         args.handler(args)
     except UsageError as err:
@@ -85,6 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `mlops ... | head`: the reader left; say nothing more
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - interpreter shutdown closes it
         return 0
+    finally:
+        VERBOSE.reset(verbose)
     return 0
 
 

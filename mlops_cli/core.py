@@ -17,7 +17,8 @@ GROUPS = {
     "policy": "the persona RBAC policy",
 }
 EPILOG = """examples:
-  mlops model show classical-flight-delay --alias champion -o json
+  mlops model show classical-flight-delay --alias champion --registry prod -o json
+  mlops model list --registry prod -v               # -v: which stores, on stderr
   mlops approve classical-flight-delay 3 --reason "beats the champion, staging green"
   mlops endpoint traffic classical-online blue=90 green=10
   mlops endpoint keys classical-online --as sam     # --as only narrows your own identity
@@ -54,25 +55,31 @@ def as_user(what: str) -> Arg:
 
 NAME = arg("name", help="endpoint name")
 MODEL = arg("name", help="registered model name")
-REGISTRY = arg("--registry", choices=("dev", "prod"), default="dev", help="default: dev")
+REGISTRY = arg("--registry", choices=("dev", "prod"), default="dev",
+               help="dev (candidates, the default) or prod (promoted copies)")  # fmt: skip
 REASON = arg("--reason", help="why, for the audit trail")
 
 
 # -- resources ------------------------------------------------------------------------------
-def _resources(*names: str) -> list[Any]:
-    """The current environment's resources, initialized (their `EnvVar`s resolved)."""
+def _resources(*names: str, stores_needed: bool = True) -> list[Any]:
+    """The current environment's resources, initialized (their `EnvVar`s resolved), rooted
+    at the stores `mlops_cli.stores.locate` finds: a refusal when none are found, unless
+    the command reads no store (`stores_needed=False`)."""
     import logging
 
     import dagster as dg
 
-    from resources.env import current_env, resources_for
+    from mlops_cli import stores
+    from resources.env import current_env
 
     try:
         env = current_env()
     except ValueError as err:
         raise CliError(str(err)) from err
+    where = stores.locate(env, required=stores_needed)
+    stores.note(where.describe())
     logging.getLogger("mlflow").setLevel(logging.WARNING)  # MLflow's INFO lines are noise here
-    available, chosen = resources_for(env), []
+    available, chosen = stores.resources_of(where), []
     for name in names:
         resource = available[name]
         missing = [

@@ -59,12 +59,12 @@ def _anchor_heads(trail: Any) -> dict[str, Any]:
 
 @command("policy show", "the persona x environment x permission matrix, with users")
 def cmd_policy_show(args: argparse.Namespace) -> None:
-    personas = out.policy_personas(_policy_of(*_resources("governance")))
+    personas = out.policy_personas(_policy_of(*_resources("governance", stores_needed=False)))
     out.emit(personas if args.output == "json" else out.policy_rows(personas), args.output)
 
 
 @command("policy azure-roles", "the Azure role assignments the policy implies")
 def cmd_policy_azure_roles(args: argparse.Namespace) -> None:
     columns = ("persona", "environment", "role", "scope", "assignee")
-    rows = _policy_of(*_resources("governance")).azure_role_assignments()
+    rows = _policy_of(*_resources("governance", stores_needed=False)).azure_role_assignments()
     out.emit(rows, args.output, columns=columns)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
+import sys
 from pathlib import Path
 from typing import Any
 
 from mlops_cli import output as out
+from mlops_cli import stores
 from mlops_cli.core import (
     MODEL,
     REGISTRY,
@@ -50,10 +53,21 @@ def cmd_decide(args: argparse.Namespace) -> None:
     out.emit(record, args.output)
 
 
-# -- model ----------------------------------------------------------------------------------
+# -- model ---------------------------------------------------------------------------------
+# Reads check that a local registry exists before opening it (MLflow would create it), and
+# say which registry each version is in: `dev v4`, `prod v2 <- dev v3`.
+_OTHER = {"dev": "prod", "prod": "dev"}
+
+
 @command("model list", "models with their latest version, aliases and version count", REGISTRY)
 def cmd_model_list(args: argparse.Namespace) -> None:
     (registry,) = _resources("registry")
+    try:
+        stores.require_registry(registry, args.registry)
+    except stores.MissingStore as missing:  # an empty result that says why
+        print(f"note: {missing}", file=sys.stderr)
+        out.emit([], args.output, out.MODEL_COLUMNS)
+        return
     client = registry.client(args.registry)
     models, token = [], None
     while True:
@@ -61,32 +75,53 @@ def cmd_model_list(args: argparse.Namespace) -> None:
         models.extend(page)
         if not (token := page.token):
             break
-    rows = []
-    for model in sorted(models, key=lambda m: m.name):
-        versions = registry.versions(model.name, args.registry)
-        rows.append(
-            {
-                "name": model.name,
-                "latest_version": str(versions[-1].version) if versions else None,
-                "aliases": {a: str(v) for a, v in sorted((model.aliases or {}).items())},
-                "versions": len(versions),
-            }
-        )
-    out.emit(rows, args.output)
+    rows = [
+        out.model_row(args.registry, model, registry.versions(model.name, args.registry))
+        for model in sorted(models, key=lambda m: m.name)
+    ]
+    out.emit(rows, args.output, out.MODEL_COLUMNS)
+
+
+def _elsewhere(registry: Any, args: argparse.Namespace) -> str:
+    """Where the other registry has what was asked for, as the command that shows it."""
+    other = _OTHER[args.registry]
+    if not stores.has_registry(registry, other):
+        return ""
+    command = ["mlops", "model", "show", args.name]
+    if args.alias:
+        found = registry.version_by_alias(args.name, args.alias, other)
+        if found is None:
+            return ""
+        command += ["--alias", args.alias, "--registry", other]
+        where = f"the {other} registry has it (v{found.version})"
+    else:
+        versions = {str(mv.version) for mv in registry.versions(args.name, other)}
+        if not versions or (args.version and args.version not in versions):
+            return ""
+        command += [*(["--version", args.version] if args.version else []), "--registry", other]
+        where = f"the {other} registry has it"
+    return f"; {where}: {shlex.join(command)}"
 
 
 def _find_version(registry: Any, args: argparse.Namespace) -> Any:
     name, stage = args.name, args.registry
     if args.alias and args.version:
         raise UsageError("give --version or --alias, not both")
+    try:
+        stores.require_registry(registry, stage)
+    except stores.MissingStore as missing:
+        raise CliError(f"{missing}{_elsewhere(registry, args)}") from missing
     versions = registry.versions(name, stage)
     if not versions:
-        raise CliError(f"no model {name!r} in the {stage} registry; `mlops model list "
-                       f"--registry {stage}` lists the registered models")  # fmt: skip
+        hint = _elsewhere(registry, args) or (
+            f"; `mlops model list --registry {stage}` lists the registered models"
+        )
+        raise CliError(f"no model {name!r} in the {stage} registry{hint}")
     if args.alias:
         found = registry.version_by_alias(name, args.alias, stage)
         if found is None:
-            raise CliError(f"{name} has no alias {args.alias!r} in the {stage} registry")
+            hint = _elsewhere(registry, args)
+            raise CliError(f"{name} has no alias {args.alias!r} in the {stage} registry{hint}")
         return found
     if not args.version:
         return versions[-1]
@@ -97,12 +132,10 @@ def _find_version(registry: Any, args: argparse.Namespace) -> Any:
     return match[0]
 
 
-def _model_files(registry: Any, name: str, version: str, stage: str) -> dict[str, Any]:
+def _model_files(registry: Any, uri: str, stage: str) -> dict[str, Any]:
     """Signature and input example, from the version's `MLmodel` and example files only."""
     import yaml
     from mlflow.exceptions import MlflowException
-
-    uri = registry.client(stage).get_model_version_download_uri(name, version)
 
     def read(relative: str) -> str:
         return Path(registry.download_artifacts(f"{uri}/{relative}", stage)).read_text()
@@ -122,23 +155,28 @@ def _model_files(registry: Any, name: str, version: str, stage: str) -> dict[str
         return {"signature": None, "input_example": None, "model_files_error": str(err)}
 
 
-@command("model show", "one version: status, tags and lineage, run metrics, signature", MODEL,
-         arg("--version", help="version number (default: the latest)"),
-         arg("--alias", help="an alias instead of a version, e.g. champion"), REGISTRY)  # fmt: skip
+@command("model show", "one version: registry, lineage, run metrics and params, signature",
+         MODEL, arg("--version", help="version number (default: the latest)"),
+         arg("--alias", help="an alias instead of a version, e.g. champion (prod)"),
+         REGISTRY)  # fmt: skip
 def cmd_model_show(args: argparse.Namespace) -> None:
     from mlflow.exceptions import MlflowException
 
     registry, approvals = _resources("registry", "approvals")
-    client = registry.client(args.registry)
     mv = _find_version(registry, args)
-    try:
-        metrics = client.get_run(mv.run_id).data.metrics if mv.run_id else {}
+    client = registry.client(args.registry)
+    try:  # the run in the registry read: a promoted copy's own run in prod
+        data = client.get_run(mv.run_id).data if mv.run_id else None
     except MlflowException:
-        metrics = {}
-    aliases = client.get_registered_model(mv.name).aliases or {}
-    files = _model_files(registry, mv.name, str(mv.version), args.registry)
-    view = out.model_view(mv, args.registry, aliases, metrics, files)
+        data = None
+    uri = client.get_model_version_download_uri(mv.name, mv.version)
+    view = out.model_view(
+        mv, args.registry, aliases=client.get_registered_model(mv.name).aliases or {},
+        metrics=data.metrics if data else {}, params=data.params if data else {},
+        artifact_uri=uri, files=_model_files(registry, uri, args.registry),
+    )  # fmt: skip
     if args.registry == "dev":  # the approvals store holds the gate's records; tags are a copy
+        approvals = stores.readable_approvals(approvals)
         staged = approvals.staging_results(mv.name, str(mv.version))
         decided = approvals.decision(mv.name, str(mv.version)) or {}
         view["staging"] = staged[-1]["outcome"] if staged else "not run"
@@ -152,5 +190,11 @@ def cmd_model_pending(args: argparse.Namespace) -> None:
     from mlops_core.governance import pending
 
     registry, approvals = _resources("registry", "approvals")
-    columns = ("model_name", "version", "aliases", "verdict", "run_id")
-    out.emit(pending(registry, approvals, args.name), args.output, columns=columns)
+    try:
+        stores.require_registry(registry, "dev")
+    except stores.MissingStore as missing:  # an empty result that says why
+        print(f"note: {missing}", file=sys.stderr)
+        out.emit([], args.output, out.PENDING_COLUMNS)
+        return
+    rows = pending(registry, stores.readable_approvals(approvals), args.name)
+    out.emit([{"registry": "dev", **row} for row in rows], args.output, out.PENDING_COLUMNS)

@@ -14,6 +14,7 @@ whole, the table flattens nested values into short cells. Constraints:
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict
@@ -27,6 +28,10 @@ MAX_CELL = 72  # wrap wider table cells so a row fits a terminal
 
 AUDIT_COLUMNS = ("seq", "ts", "action", "actor", "persona", "caller", "target", "outcome", "reason")
 ENDPOINT_COLUMNS = ("name", "running", "workers", "scoring_uri", "traffic", "deployments")
+MODEL_COLUMNS = ("registry", "name", "latest", "aliases", "versions")
+PENDING_COLUMNS = ("registry", "model_name", "version", "aliases", "verdict", "run_id")
+# An MLflow 3 logged model: `models:/m-<hex>`, or its artifact folder `.../models/m-<hex>/artifacts`
+_LOGGED_MODEL = re.compile(r"(?:^models:/|/models/)(m-[0-9a-f]+)(?:/artifacts)?/?$")
 
 
 def emit(
@@ -83,24 +88,80 @@ def aliases_of(version: str, aliases: Mapping[str, Any]) -> list[str]:
     return sorted(alias for alias, target in aliases.items() if str(target) == str(version))
 
 
+def version_label(stage: str, version: Any, tags: Mapping[str, str] | None) -> str:
+    """`dev v4`, or for a promoted copy where from (`mlops.source_*` tags): `prod v2 <- dev v3`."""
+    label, tags = f"{stage} v{version}", tags or {}
+    if tags.get("mlops.source_version"):
+        label += f" <- {tags.get('mlops.source_stage') or 'dev'} v{tags['mlops.source_version']}"
+    return label
+
+
+def promoted_from(tags: Mapping[str, str]) -> dict[str, str | None] | None:
+    """The version a promoted copy came from (its lineage tags), or None."""
+    if not tags.get("mlops.source_version"):
+        return None
+    return {
+        "registry": tags.get("mlops.source_stage") or "dev",
+        "version": tags["mlops.source_version"],
+        "run_id": tags.get("mlops.source_run_id") or None,
+    }
+
+
+def logged_model_id(mv: Any, artifact_uri: str | None) -> str | None:
+    """The MLflow 3 logged model behind a version: its `model_id`, else read off its URIs."""
+    if getattr(mv, "model_id", None):
+        return str(mv.model_id)
+    for uri in (mv.source, artifact_uri):
+        if uri and (found := _LOGGED_MODEL.search(uri)):
+            return found.group(1)
+    return None
+
+
+def model_row(stage: str, model: Any, versions: Sequence[Any]) -> dict[str, Any]:
+    """One `model list` row: the registry it is in and its latest version, with lineage."""
+    latest = versions[-1] if versions else None
+    return {
+        "registry": stage,
+        "name": model.name,
+        "latest": latest and version_label(stage, latest.version, latest.tags),
+        "latest_version": latest and str(latest.version),
+        "aliases": {alias: str(v) for alias, v in sorted((model.aliases or {}).items())},
+        "versions": len(versions),
+    }
+
+
 def model_view(
-    mv: Any, stage: str, aliases: Mapping[str, Any], metrics: Mapping[str, float], files: dict
+    mv: Any,
+    stage: str,
+    *,
+    aliases: Mapping[str, Any],
+    metrics: Mapping[str, float],
+    params: Mapping[str, str],
+    artifact_uri: str | None,
+    files: dict,
 ) -> dict[str, Any]:
-    """What `model show` shows of a model version: state, lineage tags, metrics, model files."""
+    """What `model show` shows of a model version: where it is (`models:/<name>/<version>`
+    in which registry, promoted from where), state, lineage tags, run metrics and params,
+    model files. `source` is the artifact location, never a `models:/m-...` indirection."""
     version, tags = str(mv.version), dict(sorted((mv.tags or {}).items()))
     return {
         "name": mv.name,
         "version": version,
         "registry": stage,
+        "registry_version": version_label(stage, version, tags),
+        "model_uri": f"models:/{mv.name}/{version}",
+        "promoted_from": promoted_from(tags),
         "aliases": aliases_of(version, aliases),
         "status": mv.status,
         "staging": tags.get("mlops.staging", "not run"),
         "approval": tags.get("mlops.approval", "undecided"),
         "created": timestamp(mv.creation_timestamp),
         "run_id": mv.run_id,
-        "source": mv.source,
+        "logged_model_id": logged_model_id(mv, artifact_uri),
+        "source": artifact_uri or mv.source,
         "tags": tags,
         "metrics": dict(sorted(metrics.items())),
+        "params": dict(sorted(params.items())),
         **files,
     }
 

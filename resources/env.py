@@ -11,6 +11,7 @@ resolved when a run starts, so loading definitions needs none of them.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,9 +40,29 @@ def current_env() -> Env:
     return value  # type: ignore[return-value]
 
 
+MLOPS_DIR = ".mlops"  # the embedded stores' folder in a project, as `.git` is a repository's
+
+
 def mlops_home() -> Path:
-    """Root of the embedded stores (lake, MLflow); `MLOPS_HOME` or ./.mlops."""
-    return Path(os.environ.get("MLOPS_HOME", ".mlops")).resolve()
+    """Root of the embedded stores (lake, MLflow); `MLOPS_HOME` or ./.mlops.
+
+    For the Dagster code location and the demo, which run from the project root;
+    the `mlops` CLI runs anywhere and finds the stores with `find_mlops_home`."""
+    return Path(os.environ.get("MLOPS_HOME", MLOPS_DIR)).resolve()
+
+
+def find_mlops_home(start: Path, ceilings: Iterable[Path] = ()) -> Path | None:
+    """The `.mlops/` folder in `start` or the nearest folder above it, as git finds `.git`;
+    None when there is none. The walk never goes up into a folder in `ceilings` (the
+    role of GIT_CEILING_DIRECTORIES), though it does look in `start` itself."""
+    here = start.resolve()
+    stops = {Path(ceiling).resolve() for ceiling in ceilings}
+    for folder in (here, *here.parents):
+        if folder in stops and folder != here:
+            return None
+        if (folder / MLOPS_DIR).is_dir():
+            return folder / MLOPS_DIR
+    return None
 
 
 def notifier_for(home: Path) -> Notifier:
@@ -56,7 +77,9 @@ def local_resources(home: Path) -> dict[str, Any]:
     return {
         "lake": LocalLake(root=str(home / "lake")),
         "registry": LocalMlflowRegistry(
-            root=str(home / "mlflow"), ui_url=os.environ.get("MLOPS_MLFLOW_UI_URL")
+            root=str(home / "mlflow"),
+            ui_url=os.environ.get("MLOPS_MLFLOW_UI_URL"),
+            prod_ui_url=os.environ.get("MLOPS_MLFLOW_PROD_UI_URL"),
         ),
         "compute": SubprocessCompute(),
         "endpoints": LocalOnlineEndpoints(root=str(home / "endpoints")),

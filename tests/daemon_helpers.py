@@ -25,7 +25,7 @@ from mlops_assets.scenarios.classical.source import flights_for_day
 from resources.env import local_resources
 from tests.conftest import ROOT, stop_endpoints
 from tests.governance.helpers import approve, governed
-from tests.helpers import QUIET, land_days
+from tests.helpers import QUIET
 from tests.test_classical_monitoring import DRIFT_DAY, send_day, shifted
 
 TICK_LINE = "Checking for new runs for sensor: classical_drift_retrain_sensor"
@@ -42,8 +42,9 @@ class Lifecycle:
 
 @contextlib.contextmanager
 def drifted_production(tmp_path: Path, landed_lake: Path) -> Iterator[Lifecycle]:
-    """Champion v1 trained on Mar-Jun, approved and promoted; DRIFT_DAY's shifted traffic
-    served by production and monitored. Nothing has acted on the drift yet."""
+    """Champion v1 trained on the landed Jan-Feb (the training job's default window: the
+    latest 181 days landed), approved and promoted; DRIFT_DAY's shifted traffic served by
+    production and monitored. Nothing has acted on the drift yet."""
     home, dagster_home = tmp_path / "mlops", tmp_path / "dagster_home"
     dagster_home.mkdir()
     (dagster_home / "dagster.yaml").write_text((ROOT / "deploy" / "dagster.yaml").read_text())
@@ -63,7 +64,6 @@ def drifted_production(tmp_path: Path, landed_lake: Path) -> Iterator[Lifecycle]
     # the same instance (storage under DAGSTER_HOME) the daemon opens
     with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
         try:
-            assert land_days(defs, instance, "2013-03-01", "2013-06-30").success
             run = defs.resolve_job_def("classical_training_job").execute_in_process
             assert run(instance=instance, run_config=QUIET, raise_on_error=False).success
             approve(resources, SPEC.model_name, "1", "priya", reason="e2e")
@@ -107,10 +107,16 @@ def drift_ticks(life: Lifecycle) -> int:
 
 
 def wait_for_ticks(life: Lifecycle, count: int, timeout: float = 180) -> None:
+    wait_for_log(life, lambda log: log.count(TICK_LINE) >= count, timeout)
+
+
+def wait_for_log(life: Lifecycle, condition, timeout: float = 180) -> str:
+    """Poll the daemon's log until `condition(log)` holds; the log it held."""
     deadline = time.monotonic() + timeout
-    while drift_ticks(life) < count:
-        assert time.monotonic() < deadline, f"the drift sensor did not tick:\n{log_tail(life)}"
+    while not condition(log := life.log.read_text(errors="replace") if life.log.exists() else ""):
+        assert time.monotonic() < deadline, f"the daemon did not get there:\n{log[-3000:]}"
         time.sleep(1)
+    return log
 
 
 def drift_retrain_runs(instance: dg.DagsterInstance) -> list:

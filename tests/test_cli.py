@@ -198,10 +198,11 @@ def test_approve_without_staging_is_refused(capsys, monkeypatch):
 # -- models -------------------------------------------------------------------------------
 def test_model_list_and_show(capsys):
     [row] = run_json(capsys, "model", "list")
-    assert row == {"name": MODEL, "latest_version": "4", "aliases": {"challenger": "4"},
-                   "versions": 4}  # fmt: skip
+    assert row == {"registry": "dev", "name": MODEL, "latest": "dev v4", "latest_version": "4",
+                   "aliases": {"challenger": "4"}, "versions": 4}  # fmt: skip
     shown = run_json(capsys, "model", "show", MODEL, "--alias", "challenger")
     assert shown["version"] == "4" and shown["aliases"] == ["challenger"]
+    assert shown["registry"] == "dev" and shown["model_uri"] == f"models:/{MODEL}/4"
     assert shown["metrics"] == {"roc_auc_test": 0.91} and shown["run_id"]
     assert [col["name"] for col in shown["signature"]["inputs"]] == ["a", "b"]
     assert shown["input_example"]["columns"] == ["a", "b"]
@@ -216,7 +217,7 @@ def test_model_show_unknown_version_says_which_exist(capsys):
 
 def test_model_pending_lists_undecided_candidates(capsys):
     rows = run_json(capsys, "model", "pending", MODEL)
-    assert [r["version"] for r in rows] == ["4"]
+    assert [(r["registry"], r["version"]) for r in rows] == [("dev", "4")]
 
 
 # -- audit and policy -----------------------------------------------------------------------

@@ -26,6 +26,7 @@ from tests.daemon_helpers import (
     drifted_production,
     log_tail,
     running_daemon,
+    wait_for_log,
     wait_for_ticks,
 )
 from tests.test_classical_monitoring import DRIFT_DAY
@@ -63,10 +64,14 @@ def test_a_daemon_after_the_demo_does_not_retrain_the_same_event_again(tmp_path,
         assert str(registry.version_by_alias(SPEC.model_name, "challenger").version) == "2"
         # the demo again (no new event): nothing more
         assert tick(life.defs, sensor, life.instance, life.resources) == []
+        skipped = f"Skipping 1 run for sensor {sensor} already completed with run keys"
         with running_daemon(life):
-            # two ticks started: the first one has finished
-            wait_for_ticks(life, 2)
+            # the daemon's first tick finds the demo's run under the sensor's run key
+            # (or launches a run, or skips for another reason: the asserts below say which)
+            outcomes = (skipped, "Completed launch of run", f"Sensor {sensor} skipped")
+            wait_for_log(life, lambda log: any(o in log for o in outcomes))
         runs = drift_retrain_runs(life.instance)
         assert len(runs) == 1, log_tail(life)
+        assert skipped in life.log.read_text(errors="replace")
         assert runs[0].dagster_run.tags["dagster/sensor_name"] == sensor
         assert len(registry.versions(SPEC.model_name)) == 2  # no duplicate challenger
