@@ -2,12 +2,17 @@
 
 Showing or rotating keys needs `manage_endpoint_keys` in prod, shifting traffic and
 starting or stopping servers `deploy_endpoint`, for the caller's own identity; each
-attempt is audited (key values never are)."""
+attempt is audited (key values never are).
+
+Tables show what each endpoint is now: `running` (a worker answers), `state` (running,
+stopped on purpose, or down: crashed or hung) and each deployment's model with the registry
+its version belongs to (`blue: flights prod v2 (from dev v3)`); JSON has the same fields."""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from mlops_cli import output as out
 from mlops_cli.core import (
@@ -23,20 +28,50 @@ from mlops_cli.core import (
     command,
 )
 
+COLUMNS = ("name", "running", "state", "workers", "scoring_uri", "traffic", "deployments")
+
+
+def _version(deployment: dict[str, Any]) -> str:
+    return deployment.get("version_label") or f"v{deployment.get('model_version')}"
+
+
+def table_row(info: Any) -> dict[str, Any]:
+    """`output.endpoint_row` with the state and registry-qualified versions."""
+    row = out.endpoint_row(out.endpoint_view(info))
+    row["state"] = info.extra.get("state")
+    row["deployments"] = [
+        f"{slot}: {d.get('model_name')} {_version(d)}" for slot, d in info.deployments.items()
+    ]
+    return row
+
+
+def emit_endpoints(infos: Iterable[Any], output: str) -> None:
+    if output == "json":
+        out.emit_endpoints(infos, output)
+    else:
+        out.emit([table_row(info) for info in infos], output, COLUMNS)
+
+
+def emit_endpoint(info: Any, output: str) -> None:
+    if output == "json":
+        out.emit_endpoint(info, output)
+    else:
+        out.emit(table_row(info), output)
+
 
 # -- endpoint -------------------------------------------------------------------------------
 @command("endpoint list", "endpoints: running, scoring URI, traffic, deployed versions")
 def cmd_endpoint_list(args: argparse.Namespace) -> None:
     (endpoints,) = _resources("endpoints")
     with _endpoint_errors():
-        out.emit_endpoints(endpoints.list(), args.output)
+        emit_endpoints(endpoints.list(), args.output)
 
 
 @command("endpoint show", "one endpoint: deployments, traffic, server", NAME)
 def cmd_endpoint_show(args: argparse.Namespace) -> None:
     (endpoints,) = _resources("endpoints")
     with _endpoint_errors():
-        out.emit_endpoint(endpoints.get(args.name), args.output)
+        emit_endpoint(endpoints.get(args.name), args.output)
 
 
 @command("endpoint keys", "the endpoint's primary and secondary keys (audited)", NAME,
@@ -101,7 +136,7 @@ def cmd_endpoint_traffic(args: argparse.Namespace) -> None:
     with _audited(governance, identity, "set_traffic", args.user, args.name, "deploy_endpoint",
                   reason, details):  # fmt: skip
         info = endpoints.set_traffic(args.name, split)
-    out.emit_endpoint(info, args.output)
+    emit_endpoint(info, args.output)
 
 
 @command("endpoint serve", "start local scoring servers on 127.0.0.1, or --stop them (audited)",
@@ -124,4 +159,4 @@ def cmd_endpoint_serve(args: argparse.Namespace) -> None:
                       {"endpoint": name}):  # fmt: skip
             endpoints.stop(name) if args.stop else endpoints.start(name)
     with _endpoint_errors():
-        out.emit_endpoints([endpoints.get(name) for name in names], args.output)
+        emit_endpoints([endpoints.get(name) for name in names], args.output)

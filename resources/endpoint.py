@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
+from serving.labels import version_label
+
 if TYPE_CHECKING:  # imported where used, so loading the code location stays light
     import httpx
 
@@ -27,8 +29,26 @@ class EndpointError(RuntimeError):
     """An endpoint operation that cannot proceed; the message says what to do."""
 
 
+def deployment_view(deployment: dict[str, Any]) -> dict[str, Any]:
+    """A deployment's stored config plus `version_label` (`prod v2 (from dev v3)`, or `v2` for
+    deployments recorded without a registry)."""
+    label = version_label(
+        str(deployment.get("model_version", "")),
+        deployment.get("registry"),
+        deployment.get("source_version"),
+    )
+    return {**deployment, "version_label": label}
+
+
 @dataclass
 class EndpointInfo:
+    """What an endpoint is and does now.
+
+    `scoring_uri` is the endpoint's stable address, also while it is stopped (None only
+    before it was ever started); `running` is whether something of it answers there now;
+    `workers` counts its live worker processes. `deployments` are `deployment_view`s.
+    """
+
     name: str
     scoring_uri: str | None
     traffic: dict[str, int]
@@ -48,10 +68,22 @@ class OnlineEndpoints(dg.ConfigurableResource, ABC):
 
     @abstractmethod
     def create_or_update_deployment(
-        self, endpoint: str, deployment: str, model_dir: str, model_name: str, model_version: str
+        self,
+        endpoint: str,
+        deployment: str,
+        model_dir: str,
+        model_name: str,
+        model_version: str,
+        *,
+        registry: str | None = None,
+        source_version: str | None = None,
     ) -> EndpointInfo:
-        """Create the endpoint if needed and (re)deploy a model; a new endpoint's first
-        deployment takes all traffic, later ones start with none."""
+        """Create the endpoint if needed and (re)deploy a model, and start the endpoint; a
+        new endpoint's first deployment takes all traffic, later ones start with none.
+
+        `registry` names the registry `model_version` belongs to ("prod", "dev"), and
+        `source_version` the dev version a prod version was promoted from; both are kept
+        with the deployment and shown (`/health`, `mlops endpoint list`, `x-mlops-model`)."""
 
     @abstractmethod
     def set_traffic(
@@ -100,8 +132,10 @@ class OnlineEndpoints(dg.ConfigurableResource, ABC):
         import httpx
 
         info = self.get(endpoint)
-        if not info.scoring_uri:
-            raise EndpointError(f"endpoint {endpoint} is not running")
+        if not info.running or not info.scoring_uri:
+            raise EndpointError(
+                f"endpoint {endpoint} is not running (`mlops endpoint serve {endpoint}` starts it)"
+            )
         headers = {"Authorization": f"Bearer {self.get_keys(endpoint)['primary']}"}
         if deployment:
             headers["azureml-model-deployment"] = deployment

@@ -3,45 +3,50 @@
 Each endpoint is 1..`max_workers` `python -m serving` processes sharing one 127.0.0.1
 port (SO_REUSEPORT), with the config in `<root>/<endpoint>/config.json` and the workers
 in `server.json`. The port is allocated once and kept across stop/start and crashed
-workers, so `scoring_uri` never changes; if another process holds it, starting fails
-naming it. Keys: primary and secondary score; `replay` only lets a client set
-`x-mlops-event-date`. Every change validates the new config, writes it atomically and
-reloads each worker through its own admin port with the key that worker holds, waiting
-for every answer: nothing fails during a traffic shift or a key rotation. `scale` starts
-workers (ready before it returns) or SIGTERMs the newest, which drain to the others.
+workers, so `scoring_uri` never changes (stopped or not); if another process holds it,
+starting fails naming it. `running` is whether a worker answers /health now, asked of the
+workers, not read from server.json. Keys: primary and secondary score; `replay` only lets
+a client set `x-mlops-event-date`. Every change validates the new config, writes it
+atomically and reloads each worker through its own admin port with the key that worker
+holds, waiting for every answer: nothing fails during a traffic shift or a key rotation.
+`scale` starts workers (ready before it returns) or SIGTERMs the newest, which drain to
+the others. After `stop`, traffic, key and scale changes only update the files; a deploy
+or `start` starts the endpoint again.
 
-Process management (spawn, health, reload, stop, server.json) lives in
-`resources/endpoint_processes.py`, ports in `resources/endpoint_ports.py`; this module
-holds the config files and the `OnlineEndpoints` interface. Constraint: every change
-to an endpoint's files runs under its folder lock (`_locked`).
+Process management lives in `resources/endpoint_processes.py`, ports and HTTP probes in
+`resources/endpoint_ports.py`; this module holds the config files and the interface.
+Constraint: every change to an endpoint's files runs under its folder lock (`_locked`).
 """
 
 from __future__ import annotations
 
 import fcntl
 import json
-import os
 import secrets
-import shutil
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-import psutil
 from pydantic import Field
 
-from resources.endpoint import KEY_SLOTS, EndpointError, EndpointInfo, OnlineEndpoints
-from resources.endpoint_ports import reserved_ports
+from resources.endpoint import (
+    KEY_SLOTS,
+    EndpointError,
+    EndpointInfo,
+    OnlineEndpoints,
+    deployment_view,
+)
+from resources.endpoint_ports import admin_port, answering, reserved_ports, worker_texts
 from resources.endpoint_processes import (
-    admin_port,
     ensure_running,
     free_port,
     live_workers,
     read_json,
     read_state,
-    sample_usage,
+    snapshot,
     terminate,
+    usage_report,
     write_json,
 )
 
@@ -49,6 +54,9 @@ _free_port = free_port  # the old private name; tests import it from here
 # Not a scoring key: lets replaying clients file traffic under its business day
 # (`x-mlops-replay-key` with `x-mlops-event-date`, see serving/replay.py).
 REPLAY_SLOT = "replay"
+# After a config change: start the endpoint ("start"), start it unless it was stopped on
+# purpose ("unless_stopped": heals crashed workers), or only reload live workers ("if_live").
+Run = Literal["start", "unless_stopped", "if_live"]
 
 
 class LocalOnlineEndpoints(OnlineEndpoints):
@@ -85,10 +93,10 @@ class LocalOnlineEndpoints(OnlineEndpoints):
         return config
 
     def _apply(
-        self, endpoint: str, change: Callable[[dict[str, Any]], None], start: bool = True
+        self, endpoint: str, change: Callable[[dict[str, Any]], None], run: Run
     ) -> EndpointInfo:
-        """Validate and write a changed config, then make the server (re)load it (or start
-        it; with `start=False` a stopped endpoint stays stopped)."""
+        """Validate and write a changed config, then make the workers reload it, or start
+        them as `run` says."""
         from serving.settings import ServingSettings
 
         with self._locked(endpoint) as folder:
@@ -98,8 +106,12 @@ class LocalOnlineEndpoints(OnlineEndpoints):
             change(config)
             ServingSettings.from_dict(config, base_dir=folder)  # refuse a bad config up front
             write_json(folder, "config.json", config)
-            # The running server only knows the old keys: authorize its reload with those.
-            if start or live_workers(folder, read_state(folder)):
+            state = read_state(folder)
+            if (
+                run == "start"
+                or (run == "unless_stopped" and not state["stopped"])
+                or live_workers(folder, state)
+            ):  # the running workers only know the old keys: authorize reloads with those
                 self._ensure_running(endpoint, folder, old or config, reload=old is not None)
         return self.get(endpoint)
 
@@ -128,29 +140,36 @@ class LocalOnlineEndpoints(OnlineEndpoints):
 
     # -- interface -------------------------------------------------------------------------
     def create_or_update_deployment(
-        self, endpoint, deployment, model_dir, model_name, model_version
-    ):
+        self,
+        endpoint: str,
+        deployment: str,
+        model_dir: str,
+        model_name: str,
+        model_version: str,
+        *,
+        registry: str | None = None,
+        source_version: str | None = None,
+    ) -> EndpointInfo:
         folder = self._dir(endpoint)
-        # Snapshot the model next to the endpoint, as a deployment image would.
-        target = folder / "models" / f"{deployment}-{model_name}-v{model_version}"
-        if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(target.name + ".tmp")
-            shutil.rmtree(tmp, ignore_errors=True)
-            shutil.copytree(model_dir, tmp)
-            os.replace(tmp, target)
+        # Snapshot the model next to the endpoint, as a deployment image would; dev and prod
+        # number versions independently, so the registry is part of the name.
+        version = f"{registry}-v{model_version}" if registry else f"v{model_version}"
+        target = folder / "models" / f"{deployment}-{model_name}-{version}"
+        snapshot(model_dir, target)
 
         def change(config: dict[str, Any]) -> None:
+            labels = {"registry": registry, "source_version": source_version}
             config["deployments"][deployment] = {
                 "model_path": str(target),
                 "model_name": model_name,
                 "model_version": str(model_version),
+                **{key: str(value) for key, value in labels.items() if value},
             }
             if not config["traffic"]:
                 config["traffic"] = {deployment: 100}
             config["traffic"].setdefault(deployment, 0)
 
-        return self._apply(endpoint, change)
+        return self._apply(endpoint, change, "start")
 
     def set_traffic(self, endpoint, traffic, mirror=None):
         known = set(self._config(endpoint)["deployments"])
@@ -165,7 +184,7 @@ class LocalOnlineEndpoints(OnlineEndpoints):
             if mirror is not None:
                 config["mirror_traffic"] = {k: int(v) for k, v in mirror.items() if v}
 
-        return self._apply(endpoint, change)
+        return self._apply(endpoint, change, "unless_stopped")
 
     def delete_deployment(self, endpoint, deployment):
         config = self._config(endpoint)
@@ -180,22 +199,26 @@ class LocalOnlineEndpoints(OnlineEndpoints):
             config["traffic"].pop(deployment, None)
             config.get("mirror_traffic", {}).pop(deployment, None)
 
-        return self._apply(endpoint, change)
+        return self._apply(endpoint, change, "unless_stopped")
 
     def get(self, endpoint):
         config = self._config(endpoint)
         folder = self._dir(endpoint)
         state = read_state(folder)
         live = live_workers(folder, state)
+        serving = answering(state, live)
+        port = state["port"]
         return EndpointInfo(
             name=endpoint,
-            scoring_uri=f"http://127.0.0.1:{state['port']}/score" if live else None,
+            scoring_uri=f"http://127.0.0.1:{port}/score" if port else None,
             traffic=dict(config["traffic"]),
             mirror_traffic=dict(config.get("mirror_traffic", {})),
-            deployments=dict(config["deployments"]),
-            running=bool(live),
+            deployments={n: deployment_view(d) for n, d in config["deployments"].items()},
+            running=bool(serving),
             workers=len(live),
             extra={
+                "state": "running" if serving else "stopped" if state["stopped"] else "down",
+                "answering": len(serving),
                 "inference_log_dir": config["inference_log_dir"],
                 "pid": live[0]["pid"] if live else None,
                 "pids": [w["pid"] for w in live],
@@ -208,19 +231,14 @@ class LocalOnlineEndpoints(OnlineEndpoints):
         )
 
     def list(self):
-        root = Path(self.root)
-        names = (
-            sorted(p.name for p in root.iterdir() if (p / "config.json").exists())
-            if root.exists()
-            else []
-        )
+        names = sorted(p.parent.name for p in Path(self.root).glob("*/config.json"))
         return [self.get(name) for name in names]
 
     def get_keys(self, endpoint):
         """{primary, secondary, replay}; an endpoint created before replay keys gets one."""
         keys = self._config(endpoint)["keys"]
         if REPLAY_SLOT not in keys:
-            self._apply(endpoint, lambda config: None, start=False)  # adds it, reloads
+            self._apply(endpoint, lambda config: None, "if_live")  # adds it, reloads
             keys = self._config(endpoint)["keys"]
         return dict(keys)
 
@@ -233,7 +251,7 @@ class LocalOnlineEndpoints(OnlineEndpoints):
         def change(config: dict[str, Any]) -> None:
             config["keys"][slot] = secrets.token_urlsafe(32)
 
-        self._apply(endpoint, change)
+        self._apply(endpoint, change, "unless_stopped")
         return self.get_keys(endpoint)
 
     def start(self, endpoint: str) -> EndpointInfo:
@@ -248,7 +266,7 @@ class LocalOnlineEndpoints(OnlineEndpoints):
             state = read_state(folder)
             terminate([w["pid"] for w in live_workers(folder, state)])
             # The port stays recorded: `start` brings the endpoint back at the same address.
-            write_json(folder, "server.json", {**state, "workers": []})
+            write_json(folder, "server.json", {**state, "workers": [], "stopped": True})
 
     def scale(self, endpoint, workers):
         if not 1 <= workers <= self.max_workers:
@@ -258,35 +276,20 @@ class LocalOnlineEndpoints(OnlineEndpoints):
             )
         config = self._config(endpoint)
         with self._locked(endpoint) as folder:
-            self._ensure_running(endpoint, folder, config, reload=False, target=workers)
+            state = read_state(folder)
+            if state["stopped"]:  # the count `start` brings back; a stopped endpoint stays so
+                write_json(folder, "server.json", {**state, "target_workers": workers})
+            else:
+                self._ensure_running(endpoint, folder, config, reload=False, target=workers)
         return self.get(endpoint)
 
     def process_stats(self, endpoint: str, interval_s: float = 0.5) -> dict[str, Any]:
         """CPU percent (of one core, over `interval_s`) and resident memory of each worker."""
         folder = self._dir(endpoint)
         pids = [w["pid"] for w in live_workers(folder, read_state(folder))]
-        rows = sample_usage(pids, interval_s)
-        return {
-            "endpoint": endpoint,
-            "workers": rows,
-            "total": {
-                "workers": len(rows),
-                "cpu_percent": round(sum(r["cpu_percent"] for r in rows), 1),
-                "rss_bytes": sum(r["rss_bytes"] for r in rows),
-            },
-            "cpu_count": psutil.cpu_count() or 1,
-            "interval_s": interval_s,
-        }
+        return {"endpoint": endpoint, **usage_report(pids, interval_s)}
 
     def worker_metrics(self, endpoint: str) -> dict[str, str]:
         """Each worker's /metrics text by PID (the shared port answers from any one worker)."""
-        import httpx
-
         info = self.get(endpoint)
-        texts = {}
-        for pid, url in zip(info.extra["pids"], info.extra["admin_urls"], strict=True):
-            with suppress(httpx.HTTPError):  # a worker stopping meanwhile is left out
-                response = httpx.get(f"{url}/metrics", timeout=5)
-                if response.status_code == 200:
-                    texts[str(pid)] = response.text
-        return texts
+        return worker_texts(info.extra["pids"], info.extra["admin_urls"], "/metrics")

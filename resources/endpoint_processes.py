@@ -1,24 +1,28 @@
-"""Worker processes of a local online endpoint: ports, spawn, health, reload, stop, server.json.
+"""Worker processes of a local online endpoint: spawn, health, reload, stop, server.json.
 
 Purpose: the process side of `LocalOnlineEndpoints` (resources/endpoint_local.py). An
 endpoint's workers are `python -m serving` processes sharing one 127.0.0.1 port
-(SO_REUSEPORT), each also on its own admin port; `server.json` in the endpoint folder records
-them as {port, target_workers, workers: [{pid, started, admin_port}]} (the older {pid, port}
-shape still reads, as one legacy worker without an admin port). `port` is the endpoint's
-address: allocated once (`resources.endpoint_ports`), kept when it stops, reused when it
-starts again or a crashed worker is replaced.
+(SO_REUSEPORT), each also on its own admin port; `server.json` in the endpoint folder
+records them as {port, target_workers, stopped, workers: [{pid, started, admin_port}]} (the
+older {pid, port} shape still reads, as one legacy worker without an admin port). `port` is
+the endpoint's address: allocated once (`resources.endpoint_ports`), kept when it stops,
+reused when it starts again or a crashed worker is replaced. `stopped` marks an endpoint
+stopped on purpose, so a traffic or key change does not start it again.
 
 Constraints: the caller holds the endpoint folder's lock around `ensure_running` and any
 other change to server.json. A recorded PID counts only while its command line names this
-endpoint's config.json (PIDs get reused). Workers this process started are kept in `_CHILDREN`
-so they get reaped (no zombies); they start in their own session, so they outlive the Dagster
-run that started them. JSON files are written atomically with mode 0600 (config.json holds keys).
+endpoint's config.json (PIDs get reused); whether a worker serves is asked of the worker
+(`endpoint_ports.answering`), never read from server.json. Workers this process started
+are kept in `_CHILDREN` so they get reaped (no zombies); they start in their own session, so
+they outlive the Dagster run that started them. JSON files are written atomically with mode
+0600 (config.json holds keys).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -31,7 +35,14 @@ from typing import Any
 import psutil
 
 from resources.endpoint import EndpointError
-from resources.endpoint_ports import allocate_port, free_port, port_is_free
+from resources.endpoint_ports import (
+    admin_port,
+    allocate_port,
+    free_port,
+    is_healthy,
+    port_is_free,
+    reload_worker,
+)
 
 # Workers this process started; keeping the handles lets us reap them (no zombies).
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
@@ -54,14 +65,25 @@ def write_json(folder: Path, name: str, data: dict[str, Any]) -> None:
     os.replace(tmp, folder / name)
 
 
+def snapshot(model_dir: str, target: Path) -> None:
+    """Copy a model folder to `target` once (atomically), as a deployment image would."""
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(target.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(model_dir, tmp)
+        os.replace(tmp, target)
+
+
 def read_state(folder: Path) -> dict[str, Any]:
-    """server.json as {port, target_workers, workers: [{pid, started, admin_port}]}."""
+    """server.json as {port, target_workers, stopped, workers: [{pid, started, admin_port}]}."""
     state = read_json(folder, "server.json") or {}
     if "pid" in state:  # before workers: one process, no shared port, no admin port
         worker = {"pid": state["pid"], "started": state.get("started"), "legacy": True}
         state = {"port": state["port"], "target_workers": 1, "workers": [worker]}
     state.setdefault("port", None)
     state.setdefault("target_workers", 1)
+    state.setdefault("stopped", False)  # stopped on purpose: only a start or deploy restarts
     state.setdefault("workers", [])
     return state
 
@@ -156,32 +178,16 @@ def sample_usage(pids: list[int], interval_s: float) -> list[dict[str, Any]]:
     return rows
 
 
-# -- HTTP -------------------------------------------------------------------------------------
-def admin_port(state: dict[str, Any], worker: dict[str, Any]) -> int:
-    return worker.get("admin_port") or state["port"]
-
-
-def is_healthy(port: int, timeout: float = 5.0) -> bool:
-    """GET /health; a saturated worker gets `timeout` before it counts as hung."""
-    import httpx
-
-    try:
-        return httpx.get(f"http://127.0.0.1:{port}/health", timeout=timeout).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-def reload_worker(state: dict[str, Any], worker: dict[str, Any], key: str) -> str | None:
-    """Reload one worker; the refusal's text, or None once it serves the new config."""
-    import httpx
-
-    port = admin_port(state, worker)
-    response = httpx.post(
-        f"http://127.0.0.1:{port}/-/reload",
-        headers={"Authorization": f"Bearer {key}"},
-        timeout=120,
-    )
-    return None if response.status_code == 200 else f"worker {worker['pid']}: {response.text}"
+def usage_report(pids: list[int], interval_s: float) -> dict[str, Any]:
+    """`sample_usage` per worker, with totals and the machine's CPU count."""
+    rows = sample_usage(pids, interval_s)
+    total = {
+        "workers": len(rows),
+        "cpu_percent": round(sum(r["cpu_percent"] for r in rows), 1),
+        "rss_bytes": sum(r["rss_bytes"] for r in rows),
+    }
+    cpus = psutil.cpu_count() or 1
+    return {"workers": rows, "total": total, "cpu_count": cpus, "interval_s": interval_s}
 
 
 # -- lifecycle --------------------------------------------------------------------------------
@@ -236,6 +242,7 @@ def ensure_running(
     """
     avoid = avoid or set()
     state = read_state(folder)
+    state["stopped"] = False
     if target is not None:
         state["target_workers"] = target
     target = state["target_workers"]

@@ -6,6 +6,8 @@ Routes:
 - `GET /health`        liveness and readiness (no key); with a key also deployments,
                        model paths and versions, signatures.
 - `GET /ping`          MLflow's liveness probe (`ScoringServerClient.wait_server_ready`).
+- `GET /version`       the MLflow version the models are served with, as text, like
+                       `mlflow models serve` (`ScoringServerClient.get_version`); no key.
 - `GET /metrics`       Prometheus text format (no key).
 - `POST /-/reload`     re-read the config file (key required); SIGHUP does the same.
 
@@ -23,6 +25,7 @@ import gc
 import logging
 import signal
 from collections.abc import AsyncIterator
+from importlib.metadata import PackageNotFoundError, version
 
 import orjson
 from starlette.applications import Starlette
@@ -39,6 +42,14 @@ from serving.settings import ConfigError, ServingSettings
 from serving.state import ServerState
 
 _log = logging.getLogger(__name__)
+
+
+def mlflow_version() -> str:
+    """The installed MLflow's version (read from package metadata, no import)."""
+    for dist in ("mlflow", "mlflow-skinny"):
+        with contextlib.suppress(PackageNotFoundError):
+            return version(dist)
+    return "unknown"
 
 
 def _json(data: object, status: int = 200) -> Response:
@@ -71,6 +82,11 @@ def create_app(settings: ServingSettings) -> Starlette:
 
     async def ping(request: Request) -> Response:
         return Response(b"\n", media_type="application/json")
+
+    served_with = mlflow_version().encode()
+
+    async def mlflow_server_version(request: Request) -> Response:
+        return Response(served_with, media_type="text/plain")
 
     async def metrics(request: Request) -> Response:
         return Response(state.render_metrics(), media_type=CONTENT_TYPE)
@@ -133,6 +149,7 @@ def create_app(settings: ServingSettings) -> Starlette:
         Route("/invocations", score_mlflow, methods=["POST"]),
         Route("/health", health, methods=["GET"]),
         Route("/ping", ping, methods=["GET"]),
+        Route("/version", mlflow_server_version, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         Route("/-/reload", reload, methods=["POST"]),
     ]

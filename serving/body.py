@@ -66,15 +66,19 @@ def decode_json(body: bytes) -> Any:
         raise InputError("malformed_json", f"the body is not valid JSON: {exc}") from None
 
 
-def check_content_type(header: str | None) -> None:
+def check_content_type(header: str | None, csv: bool = False) -> str:
+    """ "json" or (where `csv` is allowed, as MLflow's /invocations does) "csv"; else a 415."""
     mime, _, params = (header or "").partition(";")
+    kind = {"application/json": "json", "text/csv": "csv"}.get(mime.strip().lower())
     charset = params.strip().lower().replace('"', "")
-    if mime.strip().lower() != "application/json" or charset not in ("", "charset=utf-8"):
+    if kind is None or (kind == "csv" and not csv) or charset not in ("", "charset=utf-8"):
+        wanted = "'application/json' or 'text/csv'" if csv else "'application/json'"
         raise ApiError(
             415,
             "unsupported_media_type",
-            f"send the body as 'application/json' (UTF-8); got {header!r}",
+            f"send the body as {wanted} (UTF-8); got {header!r}",
         )
+    return kind
 
 
 def _too_large(limit: int, size: int | None, close: bool) -> ApiError:

@@ -2,15 +2,18 @@
 
 Order of checks, cheapest first: request id, key (401), event date (403 without
 the replay key, 400, 422 outside the window; `serving.replay`), deployment (404 for
-an unknown pinned name), content type (415), body size (413) and time (408), JSON
-(400; `serving.body`), shape and signature (400). Then the model (500 if it
-raises on valid input), the inference log row (the answer waits until it is
-durable; 503 if it cannot be written), and the answer: a JSON list for /score
-(as Azure ML returns for an MLflow model), `{"predictions": [...]}` for
-/invocations (as `mlflow models serve` does).
+an unknown pinned name), then `serving.inputs`: content type (415), body size (413)
+and time (408), JSON or CSV (400), shape, output and signature (400). Then the model
+(500 if it raises on valid input), the inference log row (the answer waits until it
+is durable; 503 if it cannot be written), and the answer: a JSON list for /score (as
+Azure ML returns for an MLflow model), `{"predictions": [...]}` for /invocations (as
+`mlflow models serve` does).
 
-Design constraints: no pandas and no per-value Python work here; one orjson
-parse, one `Table`, one set of typed columns per request. Every failure path
+Every answer names what served it: `azureml-model-deployment` (as Azure ML does) and
+`x-mlops-model` (model name and registry version, `serving.labels`).
+
+Design constraints: no pandas and no per-value Python work on the JSON path; one
+orjson parse, one `Table`, one set of typed columns per request. Every failure path
 returns the JSON error body of `serving.errors`; nothing a client sends can
 produce a 5xx.
 """
@@ -29,13 +32,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from serving.batching import ModelError
-from serving.body import check_content_type, decode_json, read_body
 from serving.collector import LogWriteError
 from serving.errors import ApiError, error_response
+from serving.inputs import read_request
 from serving.replay import event_date as replay_date
 from serving.runtime import Deployment, Runtime
 from serving.scoring.errors import InputError
-from serving.scoring.parsing import Table, parse_azureml, parse_mlflow
+from serving.scoring.model import PROBABILITIES
+from serving.scoring.parsing import Table
 from serving.state import ServerState
 
 Format = Literal["azureml", "mlflow"]
@@ -48,14 +52,12 @@ def _row(
     deployment: Deployment,
     request_id: str,
     received: float,
-    status: int,
-    latency_ms: float,
+    result: dict[str, Any],
     table: Table,
-    outputs: Any,
-    error: str | None,
     mirror: bool,
     event_date: str | None = None,
 ) -> tuple[str, bytes]:
+    """One inference-log line; `result` holds status, latency_ms, outputs, error and extras."""
     when = datetime.fromtimestamp(received, UTC)
     day = event_date or when.strftime("%Y-%m-%d")
     row = {
@@ -66,11 +68,8 @@ def _row(
         "model_name": deployment.settings.model_name,
         "model_version": deployment.settings.model_version,
         "mirror": mirror,
-        "status": status,
-        "latency_ms": round(latency_ms, 3),
         "inputs": {"columns": table.columns, "data": table.log_rows()},
-        "outputs": outputs,
-        "error": error,
+        **result,
         "event_date": day,
     }
     return day, orjson.dumps(row, option=_DUMP, default=str) + b"\n"
@@ -95,23 +94,22 @@ async def _mirror(
         status, error = 400, exc.message
     except ModelError as exc:
         status, error = 500, str(exc)
-    latency_ms = (time.perf_counter() - started) * 1000
-    day, line = _row(
-        runtime,
-        deployment,
-        request_id,
-        received,
-        status,
-        latency_ms,
-        table,
-        outputs,
-        error,
-        mirror=True,
-        event_date=event_date,
-    )
+    latency_ms = round((time.perf_counter() - started) * 1000, 3)
+    result = {"status": status, "latency_ms": latency_ms, "outputs": outputs, "error": error}
+    day, line = _row(runtime, deployment, request_id, received, result, table, True, event_date)
     with contextlib.suppress(LogWriteError):  # nobody waits on a mirrored copy
         runtime.writer.append_nowait(day, line)
     state.metrics.observe_mirror(name, status)
+
+
+def _authorize(runtime: Runtime, header: str | None) -> None:
+    if not runtime.authorized(header):
+        raise ApiError(
+            401,
+            "unauthorized",
+            "send 'Authorization: Bearer <key>' with one of the endpoint's keys",
+            {"www-authenticate": "Bearer"},
+        )
 
 
 async def score(request: Request, state: ServerState, fmt: Format) -> Response:
@@ -130,25 +128,12 @@ async def score(request: Request, state: ServerState, fmt: Format) -> Response:
             raise ApiError(
                 400, "invalid_request_id", "x-request-id must be 1-128 printable ASCII characters"
             )
-        if not runtime.authorized(headers.get("authorization")):
-            raise ApiError(
-                401,
-                "unauthorized",
-                "send 'Authorization: Bearer <key>' with one of the endpoint's keys",
-                {"www-authenticate": "Bearer"},
-            )
+        _authorize(runtime, headers.get("authorization"))
         event_date = replay_date(runtime.settings, headers)  # 403/400/422 (serving.replay)
         pinned = headers.get("azureml-model-deployment")
         deployment = runtime.resolve(pinned, request_id)
-        reply_headers["azureml-model-deployment"] = deployment.name
-        check_content_type(headers.get("content-type"))
-        limits = runtime.settings
-        body = await read_body(
-            request, limits.max_body_bytes, limits.max_drain_bytes, limits.body_timeout_s
-        )
-        payload = decode_json(body)
-        table = parse_azureml(payload) if fmt == "azureml" else parse_mlflow(payload)
-        arrays = deployment.model.schema.to_arrays(table)
+        reply_headers.update(deployment.headers)
+        parsed = await read_request(request, runtime.settings, deployment, fmt == "mlflow")
     except (ApiError, InputError) as exc:
         status = exc.status if isinstance(exc, ApiError) else 400
         if isinstance(exc, ApiError):
@@ -157,34 +142,32 @@ async def score(request: Request, state: ServerState, fmt: Format) -> Response:
             deployment.name if deployment else "", status, time.perf_counter() - started
         )
         return error_response(status, exc.code, exc.message, reply_headers)
+    reply_headers.update(parsed.headers())
+    table = parsed.table
 
     if not pinned:  # as in Azure ML, a request pinned to a deployment is not mirrored
         for name in runtime.router.mirrors(request_id, deployment.name):
             state.spawn(_mirror(state, runtime, name, table, request_id, event_date))
 
-    outputs, error, status = None, None, 200
+    outputs, answer, error, status = None, None, None, 200
     try:
-        outputs = await deployment.batcher.predict(arrays, table.nrows)
+        answer = outputs = await deployment.batcher.predict(
+            parsed.arrays, table.nrows, parsed.output
+        )
     except ModelError as exc:
         status, error = 500, str(exc)
-    latency_ms = (time.perf_counter() - started) * 1000
-    day, line = _row(
-        runtime,
-        deployment,
-        request_id,
-        received,
-        status,
-        latency_ms,
-        table,
-        outputs,
-        error,
-        mirror=False,
-        event_date=event_date,
-    )
+    result: dict[str, Any] = {"status": status, "outputs": outputs, "error": error}
+    if parsed.output == PROBABILITIES and outputs is not None:
+        result["outputs"] = [label for label, _ in outputs]  # monitoring reads the labels
+        answer = result["probabilities"] = [probs for _, probs in outputs]
+    if parsed.ignored:
+        result["ignored_columns"] = parsed.ignored
+    result["latency_ms"] = round((time.perf_counter() - started) * 1000, 3)
+    day, line = _row(runtime, deployment, request_id, received, result, table, False, event_date)
     try:
         await runtime.writer.append(day, line)
     except LogWriteError as exc:
-        status, outputs, error = 503, None, f"the inference log is unavailable: {exc}"
+        status, error = 503, f"the inference log is unavailable: {exc}"
     state.metrics.observe(deployment.name, status, time.perf_counter() - started)
     if status == 503:
         return error_response(503, "inference_log_unavailable", error or "", reply_headers)
@@ -192,7 +175,7 @@ async def score(request: Request, state: ServerState, fmt: Format) -> Response:
         return error_response(
             500, "model_error", f"the model failed on valid input: {error}", reply_headers
         )
-    body = outputs if fmt == "azureml" else {"predictions": outputs}
+    body = answer if fmt == "azureml" else {"predictions": answer}
     return Response(
         orjson.dumps(body, option=_DUMP, default=str),
         headers=reply_headers,

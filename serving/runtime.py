@@ -16,12 +16,13 @@ import hmac
 import threading
 from collections.abc import Mapping
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from serving.batching import MicroBatcher
 from serving.collector import InferenceLogWriter
 from serving.errors import ApiError
+from serving.labels import header_text, version_label
 from serving.routing import Router
 from serving.scoring.model import ModelLoadError, ServedModel
 from serving.settings import DeploymentSettings, ServingSettings
@@ -29,17 +30,35 @@ from serving.settings import DeploymentSettings, ServingSettings
 
 @dataclass(frozen=True)
 class Deployment:
-    """A named model behind the endpoint, with its batcher."""
+    """A named model behind the endpoint, with its batcher and the headers naming it."""
 
     name: str
     settings: DeploymentSettings
     model: ServedModel
     batcher: MicroBatcher
+    headers: dict[str, str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Built once: every answer names the deployment and the registry version it serves.
+        spec = self.settings
+        model = " ".join(filter(None, (spec.model_name, self.version_label)))
+        headers = {"azureml-model-deployment": self.name}
+        if model:
+            headers["x-mlops-model"] = header_text(model)
+        object.__setattr__(self, "headers", headers)
+
+    @property
+    def version_label(self) -> str:
+        spec = self.settings
+        return version_label(spec.model_version, spec.registry, spec.source_version)
 
     def describe(self) -> dict[str, Any]:
         return {
             "model_name": self.settings.model_name,
             "model_version": self.settings.model_version,
+            "registry": self.settings.registry,
+            "source_version": self.settings.source_version,
+            "version_label": self.version_label,
             "max_batch_rows": self.settings.max_batch_rows,
             **self.model.describe(),
         }

@@ -6,7 +6,8 @@ to change traffic, models or keys it rewrites the file and asks the server to
 reload it (POST /-/reload or SIGHUP, see `serving.app`). Shape:
 
     {"endpoint": "classical-online",
-     "deployments": {"blue": {"model_path": "...", "model_name": "...", "model_version": "3"}},
+     "deployments": {"blue": {"model_path": "...", "model_name": "...", "model_version": "2",
+                              "registry": "prod", "source_version": "3"}},
      "traffic": {"blue": 100}, "mirror_traffic": {"green": 10},
      "keys": {"primary": "...", "secondary": "...", "replay": "..."},
      "inference_log_dir": "...", "max_body_bytes": 1048576,
@@ -17,6 +18,10 @@ Clients score with the primary or secondary key. The optional replay key is a se
 credential a replaying client sends (`x-mlops-replay-key`) to file its traffic under a
 business day (`x-mlops-event-date`, from `event_date_earliest` to today plus
 `event_date_max_days_ahead`); it does not authorize scoring by itself.
+
+`registry` (optional) says which registry `model_version` numbers belong to ("prod",
+"dev"), `source_version` (optional) the dev version a prod version was promoted from;
+both only label what is served (`serving.labels`).
 
 Relative paths are relative to the config file. The pydantic models below validate
 everything (strict types, unknown keys refused); `ConfigError` carries every problem,
@@ -52,6 +57,7 @@ CONFIG_ENV = "MLOPS_SERVING_CONFIG"
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,31}$")  # Azure ML endpoint/deployment names
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _KEY = re.compile(r"^[\x21-\x7e]+$")  # printable ASCII without spaces: it travels in a header
+_LABEL = re.compile(r"^[A-Za-z0-9._-]{1,64}$")  # registry names and versions
 # Strict: a JSON 100.0 or true is not a percent, "3" and 3 are not the same version.
 _STRICT = ConfigDict(strict=True, extra="forbid", frozen=True)
 
@@ -69,6 +75,12 @@ def _name(value: str) -> str:
 def _key(value: str) -> str:
     if not _KEY.match(value):
         raise ValueError("must be a non-empty string of printable ASCII without spaces")
+    return value
+
+
+def _label(value: str) -> str:
+    if not _LABEL.match(value):
+        raise ValueError(f"must match {_LABEL.pattern}, got {value!r}")
     return value
 
 
@@ -96,6 +108,7 @@ def _resolve(value: str, info: ValidationInfo) -> str:
 
 Name = Annotated[str, AfterValidator(_name)]
 Key = Annotated[str, AfterValidator(_key)]
+Label = Annotated[str, AfterValidator(_label)]
 Percent = Annotated[int, Field(ge=0, le=100)]
 LocalPath = Annotated[str, Field(min_length=1)]
 IsoDate = Annotated[str, AfterValidator(_date)]
@@ -122,6 +135,8 @@ class DeploymentSettings(BaseModel):
     model_path: LocalPath  # a local MLflow model directory (the folder holding MLmodel)
     model_name: str = ""
     model_version: str = ""
+    registry: Label | None = None  # which registry model_version belongs to: "prod", "dev"
+    source_version: Label | None = None  # the dev version a prod version was promoted from
     # Concurrent requests are scored in one model call of up to this many rows;
     # 1 turns cross-request batching off (for models whose output depends on the batch).
     max_batch_rows: Annotated[int, Field(ge=1)] = 2048

@@ -3,13 +3,17 @@
 Protects: traffic-split validation before anything is touched, and that showing
 keys, rotating them, shifting traffic and stopping or starting servers are
 checked against the RBAC policy for the caller's own OS account and audited,
-refusals included, never with a key value in the trail. Shares the stores and
+refusals included, never with a key value in the trail; that `endpoint list`, in a
+new process too, says a stopped endpoint is stopped (at its kept address); and that
+list and show name the registry each deployed version belongs to. Shares the stores and
 the identity injection of `tests/test_cli.py`.
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -29,6 +33,15 @@ def endpoint(home):  # noqa: F811 - the imported fixture
         yield endpoints
     finally:
         endpoints.stop(ENDPOINT)
+
+
+def mlops(*argv: str) -> str:
+    """Run the CLI in its own process (under this test's MLOPS_HOME); its stdout."""
+    done = subprocess.run(
+        [sys.executable, "-m", "mlops_cli", *argv], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
 
 
 # -- endpoints ------------------------------------------------------------------------------
@@ -99,12 +112,20 @@ def test_serve_stop_is_permission_checked_and_audited(capsys, endpoint, monkeypa
     as_os(monkeypatch, "alice")
     code, _, err = run(capsys, "endpoint", "serve", "--stop")
     assert code == 1 and "may not deploy_endpoint in prod" in err
-    assert endpoint.get(ENDPOINT).scoring_uri is not None  # still serving
+    uri = endpoint.get(ENDPOINT).scoring_uri
+    assert endpoint.get(ENDPOINT).running  # still serving
     as_os(monkeypatch, "sam")
     [stopped] = run_json(capsys, "endpoint", "serve", "--stop")
-    assert not stopped["running"] and stopped["scoring_uri"] is None
+    assert not stopped["running"] and stopped["extra"]["state"] == "stopped"
+    assert stopped["scoring_uri"] == uri  # the endpoint's address, kept for its restart
+    [listed] = json.loads(mlops("endpoint", "list", "-o", "json"))  # a new process, as a person
+    assert (listed["running"], listed["extra"]["state"], listed["scoring_uri"]) == (
+        False, "stopped", uri
+    )  # fmt: skip
+    code, table, _ = run(capsys, "endpoint", "list")
+    assert code == 0 and ENDPOINT in table and " false " in table and " stopped " in table
     [served] = run_json(capsys, "endpoint", "serve", ENDPOINT)
-    assert served["running"] and served["scoring_uri"].startswith("http://127.0.0.1:")
+    assert served["running"] and served["scoring_uri"] == uri
     code, _, err = run(capsys, "endpoint", "serve", "nope")
     assert code == 1 and "does not exist" in err
     audited = run_json(capsys, "audit", "--target", ENDPOINT, "--limit", "3")
@@ -112,3 +133,16 @@ def test_serve_stop_is_permission_checked_and_audited(capsys, endpoint, monkeypa
         ("serve_start", "sam", "succeeded"), ("serve_stop", "sam", "succeeded"),
         ("serve_stop", "alice", "denied"),
     ]  # fmt: skip
+
+
+def test_list_and_show_name_the_registry_of_each_version(capsys, endpoint, home):  # noqa: F811
+    endpoint.create_or_update_deployment(
+        ENDPOINT, "green", str(home / "model"), MODEL, "2", registry="prod", source_version="4"
+    )
+    shown = run_json(capsys, "endpoint", "show", ENDPOINT)["deployments"]
+    assert (shown["green"]["registry"], shown["green"]["source_version"]) == ("prod", "4")
+    assert shown["green"]["version_label"] == "prod v2 (from dev v4)"
+    assert shown["blue"]["version_label"] == "v1"  # deployed without a registry: as before
+    code, table, _ = run(capsys, "endpoint", "list")
+    assert code == 0 and f"green: {MODEL} prod v2 (from dev v4)" in table
+    assert f"blue: {MODEL} v1" in table and " running " in table

@@ -77,7 +77,10 @@ def build_production_deployment(spec: ScenarioSpec) -> dg.AssetsDefinition:
             before = None
         live = before.live_deployment() if before else None
         slot = SLOTS[1] if live == SLOTS[0] else SLOTS[0]
-        endpoints.create_or_update_deployment(name, slot, model_dir, spec.model_name, version)
+        source = (champion.tags or {}).get("mlops.source_version")  # set by registry.promote
+        endpoints.create_or_update_deployment(
+            name, slot, model_dir, spec.model_name, version, registry="prod", source_version=source
+        )
         if live:
             canary = {live: 100 - config.canary_percent, slot: config.canary_percent}
             endpoints.set_traffic(name, canary)
@@ -95,11 +98,10 @@ def build_production_deployment(spec: ScenarioSpec) -> dg.AssetsDefinition:
             and probe["p99_ms"] <= config.slo_p99_ms
         )
         target = f"{spec.model_name}:{version}"
-        source = (champion.tags or {}).get("mlops.source_version", "?")
-        shown = f"prod v{version} (from dev v{source})"
+        shown = f"prod v{version} (from dev v{source or '?'})"
         details = {
             "endpoint": name, "slot": slot, "previous_slot": live or "",
-            "registry": "prod", "prod_version": version, "dev_version": source, **probe,
+            "registry": "prod", "prod_version": version, "dev_version": source or "", **probe,
         }  # fmt: skip
         if healthy:
             endpoints.set_traffic(name, {slot: 100})
@@ -132,7 +134,7 @@ def build_production_deployment(spec: ScenarioSpec) -> dg.AssetsDefinition:
         metadata = {
             "endpoint": name,
             "serving": f"{spec.model_name} prod v{serving}"
-            + (f" (from dev v{source})" if serving == version else ""),
+            + (f" (from dev v{source})" if source and serving == version else ""),
             "model_uri": f"models:/{spec.model_name}/{serving} (prod registry)",
             "scoring_uri": dg.MetadataValue.url(final.scoring_uri or ""),
             "deployed_version": int(version),

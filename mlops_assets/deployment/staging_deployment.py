@@ -107,7 +107,7 @@ def build_staging_deployment(spec: ScenarioSpec) -> dg.AssetsDefinition:
         tags = registry.client("dev").get_model_version(spec.model_name, version).tags or {}
         model_dir = registry.download_model(spec.model_name, version, "dev")
         info = endpoints.create_or_update_deployment(
-            spec.staging_endpoint, "blue", model_dir, spec.model_name, version
+            spec.staging_endpoint, "blue", model_dir, spec.model_name, version, registry="dev"
         )
         info = endpoints.set_traffic(spec.staging_endpoint, {"blue": 100})
         base = info.scoring_uri.rsplit("/", 1)[0]

@@ -13,6 +13,10 @@ Design constraints:
 - mlflow is imported lazily, so importing this module stays cheap.
 - `predict_arrays` scores several requests in one model call (one DataFrame for
   the batch) and splits the predictions back per request.
+- Outputs: `predictions` (the flavor's predict function) or, for classifiers whose
+  model has `predict_proba`, `probabilities`: each row as (label, {class: probability}),
+  the label from the same predict function so the inference log keeps what `predict`
+  says; classes are the model's `classes_` as strings (JSON object keys).
 """
 
 from __future__ import annotations
@@ -28,6 +32,9 @@ import yaml
 from serving.scoring.schema import InputSchema
 
 Arrays = dict[str, np.ndarray]
+Frame = Callable[[pd.DataFrame], Any]
+PREDICTIONS, PROBABILITIES = "predictions", "probabilities"
+OUTPUTS = (PREDICTIONS, PROBABILITIES)
 
 
 class ModelLoadError(RuntimeError):
@@ -90,14 +97,23 @@ class ServedModel:
         self.predict_fn = str(pyfunc_conf.get("predict_fn") or "predict")
         self.run_id: str | None = meta.get("run_id")
         self.model_uuid: str | None = meta.get("model_uuid")
+        self._proba: Frame | None = None
+        self.classes: list[str] = []
         self._predict = self._load()
 
-    def _load(self) -> Callable[[pd.DataFrame], Any]:
+    @property
+    def probabilities(self) -> bool:
+        """Whether the model can answer class probabilities."""
+        return self._proba is not None
+
+    def _load(self) -> Frame:
         try:
             if self.flavor == "sklearn":
                 import mlflow.sklearn
 
                 model = mlflow.sklearn.load_model(str(self.path))
+                self._proba = getattr(model, "predict_proba", None)  # None: not a classifier
+                self.classes = [str(c) for c in getattr(model, "classes_", [])]
                 return getattr(model, self.predict_fn)
             import mlflow.pyfunc
 
@@ -109,21 +125,39 @@ class ServedModel:
         """A DataFrame in signature order; columns are already typed numpy arrays."""
         return pd.DataFrame(arrays, columns=self.schema.names, copy=False)
 
-    def predict(self, arrays: Arrays, nrows: int) -> list[Any]:
-        """Predictions for one request's validated columns."""
-        return to_rows(self._predict(self.frame(arrays)), nrows)
+    def _score(self, frame: pd.DataFrame, nrows: int, output: str) -> list[Any]:
+        labels = to_rows(self._predict(frame), nrows)
+        if output == PREDICTIONS:
+            return labels
+        if self._proba is None:
+            raise ValueError("the model has no predict_proba")
+        proba = np.asarray(self._proba(frame))
+        if proba.ndim != 2 or len(proba) != nrows:
+            raise ValueError(f"predict_proba returned shape {proba.shape} for {nrows} rows")
+        keys = self.classes if len(self.classes) == proba.shape[1] else None
+        keys = keys or [str(i) for i in range(proba.shape[1])]
+        return [
+            (label, dict(zip(keys, row, strict=True)))
+            for label, row in zip(labels, proba.tolist(), strict=True)
+        ]
 
-    def predict_arrays(self, batch: Sequence[tuple[Arrays, int]]) -> list[list[Any]]:
+    def predict(self, arrays: Arrays, nrows: int, output: str = PREDICTIONS) -> list[Any]:
+        """Predictions (or (label, probabilities) pairs) for one request's validated columns."""
+        return self._score(self.frame(arrays), nrows, output)
+
+    def predict_arrays(
+        self, batch: Sequence[tuple[Arrays, int]], output: str = PREDICTIONS
+    ) -> list[list[Any]]:
         """One model call for several requests; returns each request's predictions."""
         if len(batch) == 1:
             arrays, nrows = batch[0]
-            return [self.predict(arrays, nrows)]
+            return [self.predict(arrays, nrows, output)]
         merged = {
             name: np.concatenate([arrays[name] for arrays, _ in batch])
             for name in self.schema.names
         }
         total = sum(nrows for _, nrows in batch)
-        rows = to_rows(self._predict(self.frame(merged)), total)
+        rows = self._score(self.frame(merged), total, output)
         out, start = [], 0
         for _, nrows in batch:
             out.append(rows[start : start + nrows])
@@ -137,5 +171,7 @@ class ServedModel:
             "predict_fn": self.predict_fn,
             "run_id": self.run_id,
             "model_uuid": self.model_uuid,
+            "outputs": [PREDICTIONS, PROBABILITIES] if self.probabilities else [PREDICTIONS],
+            "classes": self.classes,
             "inputs": self.schema.to_dict(),
         }

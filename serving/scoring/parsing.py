@@ -6,7 +6,8 @@ accept for a tabular MLflow model:
 - Azure ML `/score`: `{"input_data": {"columns": [...], "index": [...], "data": [[...]]}}`
   (also `input_data` as a list of records or an object of columns), optional `params`.
 - MLflow `/invocations`: exactly one of `dataframe_split`, `dataframe_records`,
-  `instances`, `inputs`, optional `params`.
+  `instances`, `inputs`, optional `params` (kept on the `Table`; `serving.inputs` reads
+  `output` from it). CSV bodies are read by `csv_input.py`.
 
 Design constraints: this runs once per request on the event loop, so it only
 reshapes (`zip(*rows)` is a C loop) and checks structure; it never builds pandas
@@ -33,10 +34,18 @@ class Table:
     values: list[Sequence[Any]]  # one sequence per column, aligned with `columns`
     nrows: int
     rows: list[Any] | None = None  # the payload's own rows when it was row-wise (split)
+    params: dict[str, Any] | None = None  # the payload's `params` object, if any
 
     def log_rows(self) -> list[Any]:
         """Rows in `columns` order, for the inference log (no copy for split input)."""
         return self.rows if self.rows is not None else list(zip(*self.values, strict=True))
+
+    def drop(self, names: Sequence[str]) -> Table:
+        """This table without the columns `names`."""
+        gone = set(names)
+        kept = [i for i, name in enumerate(self.columns) if name not in gone]
+        columns = [self.columns[i] for i in kept]
+        return Table(columns, [self.values[i] for i in kept], self.nrows, params=self.params)
 
 
 def json_type(value: Any) -> str:
@@ -162,10 +171,11 @@ def _records_or_columns(obj: Any, where: str) -> Table:
     return from_columns(obj, where)
 
 
-def _check_params(payload: dict[str, Any]) -> None:
+def _params(payload: dict[str, Any]) -> dict[str, Any] | None:
     params = payload.get("params")
     if params is not None and type(params) is not dict:
         raise InputError("invalid_shape", "params must be an object")
+    return params
 
 
 def parse_azureml(payload: Any) -> Table:
@@ -179,11 +189,14 @@ def parse_azureml(payload: Any) -> Table:
             f"unknown top-level keys {sorted(unknown)}; "
             "expected 'input_data' and optional 'params'",
         )
-    _check_params(payload)
+    params = _params(payload)
     data = payload["input_data"]
     if type(data) is dict and ("data" in data or "columns" in data):
-        return from_split(data, "input_data")
-    return _records_or_columns(data, "input_data")
+        table = from_split(data, "input_data")
+    else:
+        table = _records_or_columns(data, "input_data")
+    table.params = params
+    return table
 
 
 def parse_mlflow(payload: Any) -> Table:
@@ -202,10 +215,13 @@ def parse_mlflow(payload: Any) -> Table:
             f"{list(MLFLOW_FORMATS)} (and optional 'params'); "
             f"got keys {sorted(payload)}",
         )
-    _check_params(payload)
+    params = _params(payload)
     fmt = found[0]
     if fmt == "dataframe_split":
-        return from_split(payload[fmt], fmt)
-    if fmt == "dataframe_records":
-        return from_records(payload[fmt], fmt)
-    return _records_or_columns(payload[fmt], fmt)
+        table = from_split(payload[fmt], fmt)
+    elif fmt == "dataframe_records":
+        table = from_records(payload[fmt], fmt)
+    else:
+        table = _records_or_columns(payload[fmt], fmt)
+    table.params = params
+    return table

@@ -228,6 +228,13 @@ class InputSchema:
                 arrays[spec.name] = convert(spec, table.values[i])
         return arrays
 
+    def unknown(self, table: Table) -> list[str]:
+        """The table's columns the signature does not name (MLflow ignores them)."""
+        given = table.columns
+        if len(given) <= len(self.names) and self._name_set.issuperset(given):
+            return []
+        return [c for c in given if c not in self._name_set]
+
     def _check_names(self, given: Sequence[str]) -> None:
         extra = [c for c in given if c not in self._name_set]
         if extra:

@@ -145,5 +145,6 @@ def test_a_reused_pid_is_not_taken_for_a_worker(endpoints, tmp_path):
     )  # fmt: skip
     (folder / "server.json").write_text(json.dumps({"pid": os.getpid(), "port": 1}))
     info = endpoints.get("t-stale")  # this test process is alive but is no scoring server
-    assert not info.running and info.workers == 0 and info.scoring_uri is None
+    assert not info.running and info.workers == 0 and info.extra["state"] == "down"
+    assert info.scoring_uri == "http://127.0.0.1:1/score"  # the recorded address, not served
     endpoints.stop("t-stale")  # and stop() must not signal it

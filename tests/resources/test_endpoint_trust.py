@@ -1,10 +1,10 @@
 """The local online endpoint's address and keys, against real scoring-server processes.
 
-Protects: an endpoint keeps its port (so its scoring_uri) across stop/start and after its
-workers crash; a port taken by another process is an error naming it, never a silent move;
-a new endpoint does not take a stopped endpoint's port; every endpoint has a replay key
-(added to endpoints created before there was one) that lets a client file traffic under a
-business day, which the scoring keys alone cannot.
+Protects: an endpoint keeps its port (so its scoring_uri, shown while stopped too) across
+stop/start and after its workers crash; a port taken by another process is an error naming
+it, never a silent move; a new endpoint does not take a stopped endpoint's port; every
+endpoint has a replay key (added to endpoints created before there was one) that lets a
+client file traffic under a business day, which the scoring keys alone cannot.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def test_an_endpoint_keeps_its_address_across_restarts_and_crashes(endpoints, tm
 
     endpoints.stop("t-addr")
     stopped = endpoints.get("t-addr")
-    assert not stopped.running and stopped.scoring_uri is None and stopped.extra["port"] == port
+    assert not stopped.running and stopped.scoring_uri == uri and stopped.extra["port"] == port
     assert json.loads((tmp_path / "endpoints" / "t-addr" / "server.json").read_text())["port"] == (
         port
     )

@@ -1,7 +1,8 @@
 """Client mistakes get a 4xx JSON error naming the problem; the server keeps serving.
 
-The cases themselves are in `bad_input_cases.py` and, for bodies that once got a 500
-(deep nesting, integers beyond 64 bits, lone surrogates), `hostile_input_cases.py`. A model
+The cases themselves are in `bad_input_cases.py`, `csv_input_cases.py` (CSV bodies and
+output choices) and, for bodies that once got a 500 (deep nesting, integers beyond 64 bits,
+lone surrogates), `hostile_input_cases.py`. A model
 that raises on valid input is covered in `test_serving_model_errors.py`.
 """
 
@@ -13,13 +14,16 @@ import pytest
 
 from tests.serving.bad_input_cases import CASES, JSON, ROW, split
 from tests.serving.conftest import AUTH, TestClient
+from tests.serving.csv_input_cases import CSV_CASES
 from tests.serving.hostile_input_cases import HOSTILE_CASES
+
+ALL_CASES = [*CASES, *CSV_CASES, *HOSTILE_CASES]
 
 
 @pytest.mark.parametrize(
     ("path", "body", "headers", "status", "code", "text"),
-    [case[1:] for case in [*CASES, *HOSTILE_CASES]],
-    ids=[case[0] for case in [*CASES, *HOSTILE_CASES]],
+    [case[1:] for case in ALL_CASES],
+    ids=[case[0] for case in ALL_CASES],
 )
 def test_client_mistake_is_a_4xx_json_error(
     module_client: TestClient,
