@@ -50,9 +50,10 @@ mlflow-ui: install
 		--backend-store-uri sqlite:///$(MLOPS_HOME)/mlflow/mlflow-dev.db \
 		--default-artifact-root $(MLOPS_HOME)/mlflow/artifacts-dev
 
-## test: everything CPU and offline, Azurite included
+## test: everything CPU and offline, Azurite included; TEST_WORKERS=1 runs it in one process
+TEST_WORKERS ?= 2
 test: install $(AZURITE)
-	$(VENV)/bin/pytest -q -ra
+	$(VENV)/bin/pytest -q -ra -n $(TEST_WORKERS)
 
 test-azure-live: install
 	$(VENV)/bin/pytest -q -m azure_live -o addopts=""
@@ -65,6 +66,7 @@ bench: install
 	$(PY) bench/serving_bench.py
 	$(PY) bench/batch_bench.py
 	$(PY) bench/drift_bench.py
+	$(PY) bench/orchestration_bench.py
 
 # clean deletes the stores themselves, so it stops their scoring servers through the
 # resource directly: `mlops endpoint serve --stop` would (rightly) ask for a mapped identity.

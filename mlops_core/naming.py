@@ -15,6 +15,10 @@ def key_path(scenario: str, artifact: str) -> list[str]:
     return [scenario, artifact]
 
 
+def drift_sensor_name(scenario: str, loopback: str) -> str:
+    return f"{scenario}_drift_{loopback}_sensor"
+
+
 def training_job_name(scenario: str) -> str:
     return f"{scenario}_training_job"
 

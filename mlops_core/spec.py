@@ -110,9 +110,22 @@ class DriftStrategy(Protocol):
         """(reference artifact text, the day's logged rows, prediction column) -> DriftReport."""
         ...
 
-    def report_html(self, reference_rows: Any, logged: Any, max_rows: int) -> bytes | None:
-        """A human-readable report of the same comparison, or None when there is none."""
+    def report(
+        self,
+        reference: str,
+        logged: Any,
+        verdict: Any,
+        prediction_column: str,
+        *,
+        reference_source: str,
+        current_source: str,
+    ) -> Any | None:
+        """A human-readable report of the comparison `detect` made (same reference, same rows):
+        an object with `html`, `snapshot_json`, `basis`, `agrees`, `differences`; or None."""
         ...
+
+
+DEFAULT_COOLDOWN_SECONDS = 6 * 3600
 
 
 @dataclass(frozen=True)
@@ -124,6 +137,8 @@ class MonitoringSpec:
     """The production metric the sensors compare with the holdout value."""
     max_drop: float
     """A drop of the performance metric beyond this triggers the loopback."""
+    cooldown_seconds: int = DEFAULT_COOLDOWN_SECONDS
+    """At most one loopback request per this many seconds; later triggers wait for it."""
 
 
 @dataclass(frozen=True)

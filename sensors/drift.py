@@ -29,11 +29,12 @@ import dagster as dg
 
 from mlops_core import naming
 from mlops_core.results import DriftResult, PerformanceResult, ResultError
-from mlops_core.spec import ScenarioSpec
+from mlops_core.spec import DEFAULT_COOLDOWN_SECONDS, ScenarioSpec
 from resources.clock import Clock
 from resources.governance import Governance
 
-COOLDOWN_SECONDS = 6 * 3600
+COOLDOWN_SECONDS = DEFAULT_COOLDOWN_SECONDS
+"""The default; a spec sets its own (`MonitoringSpec.cooldown_seconds`)."""
 SERVED_KEPT = 50
 """Run keys remembered as served, so a late result for a served event asks nothing again."""
 RESULTS: dict[str, type[DriftResult] | type[PerformanceResult]] = {
@@ -115,14 +116,17 @@ def hold_reason(
 
 
 def build_drift_sensor(
-    spec: ScenarioSpec, *, cooldown_seconds: int = COOLDOWN_SECONDS
+    spec: ScenarioSpec, *, cooldown_seconds: int | None = None
 ) -> dg.SensorDefinition:
+    """`cooldown_seconds` overrides the spec's (tests)."""
+    if cooldown_seconds is None:
+        cooldown_seconds = spec.monitoring.cooldown_seconds
     job_name = loopback_job_name(spec)
     share = getattr(spec.monitoring.drift, "drift_share", None)
     drifts = f"at least {share:.0%} of features drift" if share else "its data drifts"
 
     @dg.sensor(
-        name=f"{spec.name}_drift_{spec.loopback}_sensor",
+        name=naming.drift_sensor_name(spec.name, spec.loopback),
         job_name=job_name,
         minimum_interval_seconds=30,
         default_status=dg.DefaultSensorStatus.RUNNING,

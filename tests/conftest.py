@@ -117,3 +117,10 @@ def stores(tmp_path, landed):
     resources = make_stores(tmp_path / "mlops", landed[0])
     yield resources
     stop_endpoints(resources)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The daemon end-to-end tests first: they are the longest and mostly wait on daemon
+    ticks, so with `-n 2` (`make test`) the other worker runs the rest meanwhile instead
+    of idling at the end."""
+    items.sort(key=lambda item: item.module.__name__ != "tests.test_e2e_daemon")

