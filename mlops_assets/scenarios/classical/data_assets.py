@@ -43,6 +43,7 @@ from mlops_assets.scenarios.classical.validated_store import (
     validated_path,
     write_validated,
 )
+from mlops_assets.scenarios.classical.validation_memo import report_for
 from mlops_core.datasets import write_version
 from mlops_core.integrity import IntegrityError
 from resources.lake import DataLake
@@ -88,15 +89,6 @@ class FlightChecksConfig(dg.Config):
             history_days=self.label_rate_history_days,
             min_history=self.label_rate_min_history,
         )
-
-
-def report_for(
-    data: bytes, day: str, history: RateHistory
-) -> "tuple[pd.DataFrame | None, schema.ValidationReport]":
-    frame, error = schema.read_raw(data)
-    if frame is None:
-        return None, schema.unreadable_report(error or "unreadable")
-    return frame, schema.validate_flights(frame, day, history.before(day), history.rule)
 
 
 @dg.asset(
