@@ -26,7 +26,9 @@ def build_approval_sensor(spec: ScenarioSpec, job_name: str) -> dg.SensorDefinit
         job_name=job_name,
         minimum_interval_seconds=15,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description=f"Promote and deploy {spec.model_name} when a person approves a version.",
+        description=f"Watches the approvals store (never registry tags). Requests a promotion "
+        f"and blue/green deployment of {spec.model_name} for each approval that passes "
+        "verify_promotion under the policy in force (one run per approval id).",
     )
     def approval_sensor(
         context: dg.SensorEvaluationContext,

@@ -42,8 +42,13 @@ def build_infra_sensor(spec: ScenarioSpec, max_workers: int = 4) -> dg.SensorDef
         job_name=job_name,
         minimum_interval_seconds=30,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description=f"Request scaling {spec.online_endpoint} out on latency/5xx/CPU breaches "
-        f"(up to {max_workers} workers) and back in when idle.",
+        description=(
+            f"Watches {spec.name}/endpoint_health. Requests {job_name}: one worker more for "
+            f"{spec.online_endpoint} on a breach the health asset found (p99 over the SLO, "
+            f"5xx or CPU per worker over their limits: HealthConfig, 250 ms / 1% / 85% by "
+            f"default), up to {max_workers} workers; one fewer when idle, down to "
+            f"{MIN_WORKERS}. One request per health result."
+        ),
     )
     def infra_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
         records = context.instance.fetch_materializations(key, limit=1).records

@@ -34,8 +34,8 @@ def build_labels_sensor(spec: ScenarioSpec) -> dg.SensorDefinition:
         job_name=job_name,
         minimum_interval_seconds=60,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description=f"Build a labeled set and train {spec.model_name} when {needed} new "
-        "human labels are complete.",
+        description=f"Watches the {spec.name} labeling project. Requests a labeled set and "
+        f"training of {spec.model_name} when {needed} new human labels are complete.",
     )
     def labels_sensor(context: dg.SensorEvaluationContext, lake: DataLake):
         used = int(context.cursor or 0)
