@@ -53,7 +53,7 @@ mlflow-ui: install
 ## test: everything CPU and offline, Azurite included; TEST_WORKERS=1 runs it in one process
 TEST_WORKERS ?= 2
 test: install $(AZURITE)
-	$(VENV)/bin/pytest -q -ra -n $(TEST_WORKERS)
+	$(VENV)/bin/pytest -q -ra -n $(TEST_WORKERS) --dist loadfile
 
 test-azure-live: install
 	$(VENV)/bin/pytest -q -m azure_live -o addopts=""

@@ -121,6 +121,6 @@ def stores(tmp_path, landed):
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The daemon end-to-end tests first: they are the longest and mostly wait on daemon
-    ticks, so with `-n 2` (`make test`) the other worker runs the rest meanwhile instead
-    of idling at the end."""
+    ticks, so with `-n 2 --dist loadfile` (`make test`) one worker takes that file first
+    while the other runs the rest, instead of one idling at the end."""
     items.sort(key=lambda item: item.module.__name__ != "tests.test_e2e_daemon")
