@@ -114,10 +114,17 @@ def test_blue_green_switch_under_load_then_rollback(world):
     approve(resources, "2")
     statuses: list[int] = []
     stop = threading.Event()
+    # a client as in production: the scoring URI and a key, then requests, nothing else
+    endpoints = resources["endpoints"]
+    uri = endpoints.get(SPEC.online_endpoint).scoring_uri
+    headers = {"Authorization": f"Bearer {endpoints.get_keys(SPEC.online_endpoint)['primary']}"}
+    holdout = champion_holdout(resources, SPEC.model_name)
+    payload = azureml_payload(SPEC.codec.request_batch(holdout.head(3)))
 
     def load() -> None:
-        while not stop.is_set():
-            statuses.append(score(resources).status_code)
+        with httpx.Client(timeout=30) as client:
+            while not stop.is_set():
+                statuses.append(client.post(uri, json=payload, headers=headers).status_code)
 
     worker = threading.Thread(target=load)
     worker.start()
