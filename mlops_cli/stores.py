@@ -65,6 +65,13 @@ def locate(env: str, required: bool = True) -> Stores:
     ceilings = [Path(p) for p in os.environ.get(CEILINGS_VAR, "").split(os.pathsep) if p]
     found = find_mlops_home(cwd, ceilings)
     if found is not None:
+        owner = found.stat().st_uid
+        if owner != os.getuid():  # git's "dubious ownership": a shared /tmp/.mlops is not ours
+            raise CliError(
+                f"{found} was found by walking up from {cwd} but belongs to uid {owner}, not "
+                f"you (uid {os.getuid()}); its stores could say anything. Set MLOPS_HOME to "
+                "use it anyway, or MLOPS_CEILING_DIRECTORIES to stop the search above your project"
+            )
         return Stores(env, found, f"MLOPS_HOME unset; found by walking up from {cwd}")
     if not required:
         return Stores(env, mlops_home(), f"MLOPS_HOME unset, no {MLOPS_DIR}/ found; not needed")

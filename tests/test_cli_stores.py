@@ -115,6 +115,26 @@ def test_with_no_stores_above_the_cli_refuses_and_writes_nothing(project):
     assert tree(project) == before
 
 
+def test_stores_found_above_but_owned_by_someone_else_are_refused(capsys, tmp_path, monkeypatch):
+    """As git refuses a repository of dubious ownership: a `.mlops/` another user put in a
+    shared folder above the working directory must not answer for this project."""
+    if os.geteuid() != 0:
+        pytest.skip("giving a folder to another user needs root (CI and this machine run as root)")
+    shared = tmp_path / "shared"
+    (shared / ".mlops").mkdir(parents=True)
+    (shared / "work").mkdir()
+    os.chown(shared / ".mlops", 65534, 65534)
+    monkeypatch.delenv("MLOPS_HOME", raising=False)
+    monkeypatch.delenv("MLOPS_ENV", raising=False)
+    monkeypatch.setenv("MLOPS_CEILING_DIRECTORIES", str(tmp_path))
+    monkeypatch.chdir(shared / "work")
+    code, out, err = run(capsys, "model", "list")
+    assert code == 1 and out == ""
+    assert f"{shared / '.mlops'} was found by walking up" in err and "uid 65534" in err
+    monkeypatch.setenv("MLOPS_HOME", str(shared / ".mlops"))  # an explicit choice is honoured
+    assert run(capsys, "model", "list")[0] == 0
+
+
 # -- reads never create a store -----------------------------------------------------------
 def test_reading_missing_stores_says_so_and_creates_nothing(capsys, tmp_path, monkeypatch):
     (tmp_path / "p" / ".mlops").mkdir(parents=True)  # a project whose stores are all missing
