@@ -89,11 +89,13 @@ def aliases_of(version: str, aliases: Mapping[str, Any]) -> list[str]:
 
 
 def version_label(stage: str, version: Any, tags: Mapping[str, str] | None) -> str:
-    """`dev v4`, or for a promoted copy where from (`mlops.source_*` tags): `prod v2 <- dev v3`."""
-    label, tags = f"{stage} v{version}", tags or {}
-    if tags.get("mlops.source_version"):
-        label += f" <- {tags.get('mlops.source_stage') or 'dev'} v{tags['mlops.source_version']}"
-    return label
+    """`dev v4`, or for a promoted copy where from (`mlops.source_*` tags):
+    `prod v2 (from dev v3)`, the words the endpoints and asset pages use."""
+    from mlops_core.naming import version_label as label
+
+    tags = tags or {}
+    source_registry = tags.get("mlops.source_stage") or "dev"
+    return label(str(version), stage, tags.get("mlops.source_version"), source_registry)
 
 
 def promoted_from(tags: Mapping[str, str]) -> dict[str, str | None] | None:

@@ -11,6 +11,21 @@ CHALLENGER_ALIAS = "challenger"
 CHAMPION_ALIAS = "champion"
 
 
+def version_label(
+    version: str,
+    registry: str | None = None,
+    source: str | None = None,
+    source_registry: str = "dev",
+) -> str:
+    """`prod v2 (from dev v3)`, `prod v2` or `v2`: versions are numbered per registry, so a
+    number is never shown without its registry where it is known. (`serving.labels` writes
+    the same words: the data plane imports nothing of ours.)"""
+    if not version:
+        return ""
+    label = f"{registry} v{version}" if registry else f"v{version}"
+    return f"{label} (from {source_registry} v{source})" if source else label
+
+
 def key_path(scenario: str, artifact: str) -> list[str]:
     return [scenario, artifact]
 

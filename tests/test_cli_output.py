@@ -34,8 +34,8 @@ def test_booleans_in_a_row_table_keep_their_value():
 @pytest.mark.parametrize(
     ("stage", "tags", "label"),
     [("dev", {}, "dev v4"), ("prod", None, "prod v4"),
-     ("prod", {"mlops.source_version": "3"}, "prod v4 <- dev v3"),
-     ("prod", {"mlops.source_version": "3", "mlops.source_stage": "qa"}, "prod v4 <- qa v3")],
+     ("prod", {"mlops.source_version": "3"}, "prod v4 (from dev v3)"),
+     ("prod", {"mlops.source_version": "3", "mlops.source_stage": "qa"}, "prod v4 (from qa v3)")],
 )  # fmt: skip
 def test_a_version_label_names_its_registry_and_where_it_was_promoted_from(stage, tags, label):
     assert version_label(stage, 4, tags) == label

@@ -7,7 +7,7 @@ registry or approvals store that does not exist yet says so and leaves it
 missing (MLflow's SQLite store creates its database on connect). `-v` names the
 stores. `model show` points to the registry holding an alias it did not find,
 shows `models:/<name>/<version>` with the logged-model id apart, and a prod
-version's registry, lineage (`prod v1 <- dev v2`), run metrics and params.
+version's registry, lineage (`prod v1 (from dev v2)`), run metrics and params.
 
 Discovery runs the installed `mlops` script in a subprocess with its working
 directory set, as a user runs it; the other tests call `main` in-process after
@@ -190,13 +190,13 @@ def test_a_prod_version_shows_its_lineage_run_metrics_and_params(capsys, inside)
     assert code == 0, err
     shown = json.loads(out)
     assert (shown["registry"], shown["version"], shown["aliases"]) == ("prod", "1", ["champion"])
-    assert shown["registry_version"] == "prod v1 <- dev v2"
+    assert shown["registry_version"] == "prod v1 (from dev v2)"
     assert shown["model_uri"] == f"models:/{MODEL}/1"
     assert shown["promoted_from"]["registry"] == "dev"
     assert shown["promoted_from"]["version"] == "2" and shown["promoted_from"]["run_id"]
     assert shown["metrics"] == {"roc_auc_test": 0.91} and shown["params"] == {"C": "1.0"}
     code, out, _ = run(capsys, "model", "list", "--registry", "prod")
-    assert code == 0 and "prod v1 <- dev v2" in out and "champion=1" in out
+    assert code == 0 and "prod v1 (from dev v2)" in out and "champion=1" in out
 
 
 def test_a_dev_version_shows_its_registry_uri_and_logged_model_apart(capsys, inside):

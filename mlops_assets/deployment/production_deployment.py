@@ -14,6 +14,7 @@ import dagster as dg
 
 from mlops_assets import naming
 from mlops_assets.deployment.staging_deployment import probe_deployment, sample_requests
+from mlops_core.naming import version_label
 from mlops_core.spec import ScenarioSpec
 from resources.endpoint import EndpointError, EndpointInfo, OnlineEndpoints
 from resources.governance import Governance
@@ -98,7 +99,7 @@ def build_production_deployment(spec: ScenarioSpec) -> dg.AssetsDefinition:
             and probe["p99_ms"] <= config.slo_p99_ms
         )
         target = f"{spec.model_name}:{version}"
-        shown = f"prod v{version} (from dev v{source or '?'})"
+        shown = version_label(version, "prod", source)
         details = {
             "endpoint": name, "slot": slot, "previous_slot": live or "",
             "registry": "prod", "prod_version": version, "dev_version": source or "", **probe,
@@ -133,8 +134,8 @@ def build_production_deployment(spec: ScenarioSpec) -> dg.AssetsDefinition:
         final = endpoints.get(name)
         metadata = {
             "endpoint": name,
-            "serving": f"{spec.model_name} prod v{serving}"
-            + (f" (from dev v{source})" if source and serving == version else ""),
+            "serving": f"{spec.model_name} "
+            + version_label(serving, "prod", source if serving == version else None),
             "model_uri": f"models:/{spec.model_name}/{serving} (prod registry)",
             "scoring_uri": dg.MetadataValue.url(final.scoring_uri or ""),
             "deployed_version": int(version),
