@@ -17,6 +17,9 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[serving,dev]"
+	@# the segmentation data (a nuclei image and its mask) ships in the stardist wheel;
+	@# its own dependencies (tensorflow, csbdeep) are not needed to read two files
+	$(PY) -m pip install --quiet --no-deps stardist==0.9.2
 	touch $@
 
 install: $(VENV)/.installed

@@ -34,3 +34,58 @@ def tabular_codec(request_frame: Callable[[pd.DataFrame], pd.DataFrame]) -> Serv
         log_rows=tabular_rows,
         bad_inputs=bad_input_cases,
     )
+
+
+def image_rows(inputs: dict[str, Any]) -> pd.DataFrame:
+    """A logged image request: the image's digest and statistics per item (never the bytes)."""
+    return tabular_rows(inputs)
+
+
+def label_outputs(outputs: list) -> dict[str, list]:
+    """{label, probability} answers as the served label and its confidence."""
+    return {
+        "prediction": [o["label"] for o in outputs],
+        "confidence": [o["probability"] for o in outputs],
+    }
+
+
+def image_bad_inputs(frame: pd.DataFrame) -> dict[str, tuple[bytes, str]]:
+    """Named client mistakes for an `image` column; each must get a 4xx, never a 5xx."""
+    import base64
+    import io
+    import json
+
+    from PIL import Image
+
+    good = base64.b64decode(frame["image"].iloc[0])
+    bomb = io.BytesIO()
+    Image.new("L", (5_000, 5_000)).save(bomb, format="PNG")  # 25M pixels in 25 kB: over the cap
+
+    def body(cell: Any, column: str = "image") -> bytes:
+        return json.dumps({"input_data": {"columns": [column], "data": [[cell]]}}).encode()
+
+    js = "application/json"
+    return {
+        "not_base64": (body("this is not base64!"), js),
+        "not_an_image": (body(base64.b64encode(b"hello, world").decode()), js),
+        "truncated_image": (body(base64.b64encode(good[: len(good) // 2]).decode()), js),
+        "decompression_bomb": (body(base64.b64encode(bomb.getvalue()).decode()), js),
+        "null_cell": (body(None), js),
+        "number_cell": (body(42), js),
+        "object_cell": (body({"png": "x"}), js),
+        "missing_column": (body("x", column="picture"), js),
+        "malformed_json": (b'{"input_data": {"columns": [', js),
+        "huge_body": (b'{"input_data": {"data": [' + b"1," * (3 << 20) + b"1]}}", js),
+    }
+
+
+def image_codec(request_frame: Callable[[pd.DataFrame], pd.DataFrame]) -> ServingCodec:
+    """Base64 PNG/JPEG in an `image` column; answers are {label, probability} per image."""
+    return ServingCodec(
+        kind="image",
+        request_batch=request_frame,
+        payload=azureml_payload,
+        log_rows=image_rows,
+        bad_inputs=image_bad_inputs,
+        log_outputs=label_outputs,
+    )

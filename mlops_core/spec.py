@@ -98,6 +98,9 @@ class ServingCodec:
     """A logged request's `inputs` -> one DataFrame row per scored item."""
     bad_inputs: Callable[[Batch], dict[str, tuple[bytes, str]]]
     """Named client mistakes (body, content type) built from a valid batch; each must get a 4xx."""
+    log_outputs: Callable[[list], dict[str, list]] = field(default=lambda out: {"prediction": out})
+    """A logged request's `outputs` -> columns of the inference log (`prediction` at least):
+    an image classifier's {label, probability} answers become `prediction` and `confidence`."""
 
 
 class DriftStrategy(Protocol):
@@ -152,6 +155,8 @@ class LabelingSpec:
     """Share of each task drawn at random, so labels also measure the confident items."""
     min_new_labels: int = 20
     """Completed labels that make a new labeled set worth training on."""
+    min_agreement: float = 0.67
+    """Items whose annotators agree less than this (majority share) go to review."""
 
 
 @dataclass(frozen=True)

@@ -50,9 +50,33 @@ def flatten_records(records: list[dict], codec: ServingCodec) -> "pd.DataFrame":
         frame.insert(0, "request_id", r["request_id"])
         for col in ("timestamp", "deployment", "model_name", "model_version", "latency_ms"):
             frame[col] = r[col]
-        frame[PREDICTION] = r["outputs"]
+        for name, values in codec.log_outputs(r["outputs"]).items():
+            frame[name] = values
         frames.append(frame)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def scored_image_path(scenario: str, digest: str) -> str:
+    """Where the lake keeps a scored image's bytes: by content, stored once."""
+    return f"monitoring/{scenario}/images/{digest.removeprefix('sha256:')}"
+
+
+def collect_images(lake: DataLake, scenario: str, log_dir: str, digests: list[str]) -> int:
+    """Copy the bytes of images the log names (the server keeps them by digest) into the
+    lake, once per content; returns how many were new. A missing file fails, naming it."""
+    from pathlib import Path
+
+    new = 0
+    for digest in dict.fromkeys(digests):
+        target = scored_image_path(scenario, digest)
+        if lake.exists(target):
+            continue
+        source = Path(log_dir) / "images" / digest.removeprefix("sha256:")
+        if not source.exists():
+            raise dg.Failure(f"the inference log names image {digest} but {source} is missing")
+        lake.write_bytes(target, source.read_bytes())
+        new += 1
+    return new
 
 
 def build_inference_log(spec: ScenarioSpec) -> dg.AssetsDefinition:
@@ -78,11 +102,13 @@ def build_inference_log(spec: ScenarioSpec) -> dg.AssetsDefinition:
             log_dir = endpoints.get(spec.online_endpoint).extra["inference_log_dir"]
         except EndpointError as err:
             raise dg.Failure(f"no online endpoint to collect from: {err}") from err
-        rows = requests = 0
+        rows = requests = images = 0
         latencies: list[float] = []
         days = partition_days(context)
         for day in days:
             frame = flatten_records(list(iter_records(log_dir, day=day)), spec.codec)
+            if spec.codec.kind == "image" and len(frame):
+                images += collect_images(lake, spec.name, log_dir, frame["image"].tolist())
             lake.write_parquet(inference_log_path(spec.name, day), frame)
             rows += len(frame)
             if len(frame):
@@ -94,6 +120,7 @@ def build_inference_log(spec: ScenarioSpec) -> dg.AssetsDefinition:
             metadata={
                 "requests": requests,
                 "row_count": rows,
+                **({"images_stored": images} if spec.codec.kind == "image" else {}),
                 "p50_latency_ms": round(float(np.percentile(lat, 50)), 2),
                 "p99_latency_ms": round(float(np.percentile(lat, 99)), 2),
                 "path": dg.MetadataValue.path(lake.uri(inference_log_path(spec.name, days[0]))),
