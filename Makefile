@@ -22,7 +22,15 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --no-deps stardist==0.9.2
 	touch $@
 
-install: $(VENV)/.installed
+# Fashion-MNIST for the vision scenario, from Debian where apt and root are there; without it
+# the same code paths use scikit-learn's digits (mlops_assets/scenarios/vision/source.py)
+FASHION_MNIST := /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz
+$(FASHION_MNIST):
+	-@if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist >/dev/null; \
+	else echo "dataset-fashion-mnist is not installed: the vision scenario uses sklearn's digits"; fi
+
+install: $(VENV)/.installed $(FASHION_MNIST)
 
 $(AZURITE):
 	npm install --prefix .tools --no-audit --no-fund --loglevel=error azurite@$(AZURITE_VERSION)
