@@ -145,6 +145,12 @@ def base_frame(start: int, count: int) -> "pd.DataFrame":
     )
 
 
+def base_images_available() -> int:
+    from mlops_assets.scenarios.vision import source
+
+    return len(source.load("train").labels)
+
+
 def labeled_frame(lake: DataLake, labeled: DatasetVersion | None) -> "pd.DataFrame":
     """Human-labeled production images of a labeled set version, with their bytes."""
     import pandas as pd
@@ -182,10 +188,11 @@ def training_set(
         labeled = upstream_result(context, LABELED_KEY, DatasetVersion)
     human = labeled_frame(lake, labeled)
     holdout_mask = human["image_id"].map(lambda i: held_out(str(i), config.labeled_holdout_share))
-    train = pd.concat([base_frame(0, config.base_images), human[~holdout_mask]], ignore_index=True)
+    # the digits fallback has 1,257 training images: keep a fifth of them for the holdout
+    base = min(config.base_images, int(base_images_available() * 0.8))
+    train = pd.concat([base_frame(0, base), human[~holdout_mask]], ignore_index=True)
     holdout = pd.concat(
-        [base_frame(config.base_images, config.holdout_images), human[holdout_mask]],
-        ignore_index=True,
+        [base_frame(base, config.holdout_images), human[holdout_mask]], ignore_index=True
     )
     labeled_version = labeled.version if labeled else "none"
     manifest = {"partition_range": f"base+{labeled_version}", "labeled_set": labeled_version}
