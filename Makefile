@@ -4,6 +4,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 AZURITE := .tools/node_modules/.bin/azurite-blob
 AZURITE_VERSION := 3.35.0
+# Label Studio pins its own Django and friends: it gets a venv of its own
+LABEL_STUDIO_VENV := .tools/label-studio-venv
+LABEL_STUDIO_DATA := .tools/label-studio-data
 
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export MLOPS_HOME ?= $(CURDIR)/.mlops
@@ -11,7 +14,7 @@ export OMP_NUM_THREADS ?= 1
 export MLOPS_MLFLOW_UI_URL ?= http://127.0.0.1:5000
 export MLOPS_MLFLOW_PROD_UI_URL ?= http://127.0.0.1:5001
 
-.PHONY: install demo dev mlflow-ui test test-azure-live lint bench clean
+.PHONY: install demo dev mlflow-ui test test-azure-live lint bench clean label-studio label-studio-start
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +37,26 @@ install: $(VENV)/.installed $(FASHION_MNIST)
 
 $(AZURITE):
 	npm install --prefix .tools --no-audit --no-fund --loglevel=error azurite@$(AZURITE_VERSION)
+
+$(LABEL_STUDIO_VENV)/.installed:
+	test -x $(LABEL_STUDIO_VENV)/bin/python || $(PYTHON) -m venv $(LABEL_STUDIO_VENV)
+	$(LABEL_STUDIO_VENV)/bin/python -m pip install --quiet "label-studio==1.23.*"
+	touch $@
+
+# the first migration of its SQLite database takes a minute or more; done once, kept
+$(LABEL_STUDIO_DATA)/label_studio.sqlite3: $(LABEL_STUDIO_VENV)/.installed
+	mkdir -p $(LABEL_STUDIO_DATA)
+	LATEST_VERSION_CHECK=false $(LABEL_STUDIO_VENV)/bin/label-studio init --quiet \
+		--data-dir $(LABEL_STUDIO_DATA) </dev/null
+	touch $@
+
+## label-studio: Label Studio 1.23 in its own venv, its data dir migrated (docs/labeling.md)
+label-studio: $(LABEL_STUDIO_DATA)/label_studio.sqlite3
+
+## label-studio-start: Label Studio on 127.0.0.1, port MLOPS_LABEL_STUDIO_PORT (8080); a start
+## with LABEL_STUDIO_USERNAME, _PASSWORD and _USER_TOKEN set creates that user and token
+label-studio-start: label-studio install
+	$(PY) -m resources.labeling_studio_server serve
 
 $(DAGSTER_HOME)/dagster.yaml: deploy/dagster.yaml
 	mkdir -p $(DAGSTER_HOME)

@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from typing import Any
 
 # Each group registers its commands with @command when imported.
-from mlops_cli import endpoints, governance, models  # noqa: F401
+from mlops_cli import endpoints, governance, labeling, models  # noqa: F401
 from mlops_cli import output as out
 from mlops_cli.core import _COMMANDS, EPILOG, GROUPS, CliError, UsageError
 from mlops_cli.stores import VERBOSE

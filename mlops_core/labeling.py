@@ -2,35 +2,101 @@
 
 Selection is uncertainty sampling plus a random share: the most uncertain
 items teach the model most, the random ones keep the labels an unbiased
-measure of production performance. Agreement is the share of items labeled by
-more than one annotator on which all of them agree.
+measure of production performance.
+
+Consolidation is per item: the majority label wins (ties go to the earliest
+vote) and the item's agreement is the majority's share of its votes. An item
+whose agreement is below the spec's `min_agreement` goes to review and is not
+trained on until a reviewer's annotation (`reviewed: true`) decides it; the
+reviewer's latest label then wins whatever the votes said.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # imported where used, so loading the code location stays light
     import numpy as np
     import pandas as pd
 
 ITEM_ID = "item_id"
+ANNOTATION_FIELDS = (ITEM_ID, "label", "annotator")
+TASK_FORMATS = ("tabular", "image", "text", "segmentation")
+IMAGE_REF = "sha256:"
+"""Image items carry `image: "sha256:<hex>"`; the lake holds the bytes (`image_path`)."""
 
 
 # The local labeling project's layout in the lake: tasks are JSONL files of items (id, the
-# item's logged columns, the served prediction, why it was chosen); annotations are JSONL
-# lines {"item_id", "label", "annotator"} from `mlops label` or a labeling tool's export.
+# item's logged columns, the served prediction, why it was chosen), each with a manifest
+# (format, classes, backend link); annotations are JSONL lines {"item_id", "label",
+# "annotator", "reviewed"?} from `mlops label`, the simulated annotator or a tool's export.
 def tasks_dir(scenario: str) -> str:
     return f"labeling/{scenario}/tasks"
+
+
+def manifests_dir(scenario: str) -> str:
+    return f"labeling/{scenario}/manifests"
 
 
 def annotations_dir(scenario: str) -> str:
     return f"labeling/{scenario}/annotations"
 
 
+def review_path(scenario: str) -> str:
+    """The review queue the latest labeled set left: items below the agreement threshold."""
+    return f"labeling/{scenario}/review.json"
+
+
 def labeled_set_root(scenario: str) -> str:
     return f"curated/{scenario}/labeled_set"
+
+
+def image_path(scenario: str, ref: str) -> str:
+    """Lake path of an image item's bytes, from its `sha256:<hex>` reference."""
+    if not ref.startswith(IMAGE_REF) or not ref[len(IMAGE_REF) :].isalnum():
+        raise ValueError(f"an image reference looks like 'sha256:<hex>', not {ref!r}")
+    return f"monitoring/{scenario}/images/{ref[len(IMAGE_REF) :]}"
+
+
+@dataclass(frozen=True)
+class TaskRef:
+    """One labeling task in a project, with its progress and where a person labels it."""
+
+    scenario: str
+    task_id: str
+    task_format: str
+    url: str
+    items: int
+    labeled_items: int = 0
+    """Items with at least one completed annotation."""
+    annotations: int = 0
+
+    @property
+    def done(self) -> bool:
+        return self.labeled_items >= self.items
+
+    def to_row(self) -> dict[str, Any]:
+        return {
+            "task": self.task_id,
+            "format": self.task_format,
+            "items": self.items,
+            "labeled": self.labeled_items,
+            "annotations": self.annotations,
+            "status": "done" if self.done else "open",
+            "url": self.url,
+        }
+
+
+class AnnotationTarget(Protocol):
+    """What a labeler (a person at `mlops label`, the simulated annotator) works through."""
+
+    def pending_items(
+        self, scenario: str, annotator: str, task_id: str | None = None
+    ) -> list[dict[str, Any]]: ...
+
+    def annotate(self, scenario: str, annotations: list[dict[str, Any]]) -> int: ...
 
 
 def item_ids(logged: pd.DataFrame) -> pd.Series:
@@ -61,22 +127,75 @@ def select_items(
     return picked.reset_index(drop=True)
 
 
-def consolidate(annotations: pd.DataFrame) -> tuple[pd.DataFrame, float]:
-    """One label per item (the majority; ties go to the earliest) and the agreement rate."""
+def pending_for(
+    items: list[dict[str, Any]], annotations: pd.DataFrame, annotator: str
+) -> list[dict[str, Any]]:
+    """The items `annotator` has not annotated yet, in task order."""
+    done: set[str] = set()
+    if not annotations.empty:
+        mine = annotations[annotations["annotator"] == annotator]
+        done = set(mine[ITEM_ID].astype(str))
+    return [item for item in items if str(item[ITEM_ID]) not in done]
+
+
+@dataclass(frozen=True)
+class Consolidation:
+    """Per-item labels with their votes and agreement, and which items wait for review."""
+
+    labels: pd.DataFrame
+    """item_id, label, annotators, votes, agreement, status (agreed | reviewed | review)."""
+    agreement: float
+    """Mean agreement over items with two or more votes (nan when there are none)."""
+    min_agreement: float
+
+    @property
+    def accepted(self) -> pd.DataFrame:
+        """Items whose label may be trained on: agreed, or decided by a reviewer."""
+        return self.labels[self.labels["status"] != "review"].reset_index(drop=True)
+
+    @property
+    def review(self) -> pd.DataFrame:
+        return self.labels[self.labels["status"] == "review"].reset_index(drop=True)
+
+
+def _is_review(value: Any) -> bool:
+    return value is True or str(value).lower() in ("true", "1")
+
+
+def consolidate(annotations: pd.DataFrame, min_agreement: float) -> Consolidation:
+    """One label per item: the majority (ties go to the earliest vote), or the reviewer's."""
     import pandas as pd
 
+    if not 0.0 <= min_agreement <= 1.0:
+        raise ValueError(f"min_agreement must be within [0, 1], not {min_agreement}")
+    columns = [ITEM_ID, "label", "annotators", "votes", "agreement", "status"]
     if annotations.empty:
-        return pd.DataFrame(columns=[ITEM_ID, "label", "annotators"]), float("nan")
-    rows, agreed, multi = [], 0, 0
+        return Consolidation(pd.DataFrame(columns=columns), float("nan"), min_agreement)
+    reviewed = annotations.get("reviewed", pd.Series(False, index=annotations.index))
+    rows, multi = [], []
     for item, group in annotations.groupby(ITEM_ID, sort=True):
-        labels = group["label"].tolist()
+        is_review = reviewed.loc[group.index].map(_is_review)
+        votes_of = group[~is_review]
+        labels = votes_of["label"].tolist()
         votes = Counter(str(v) for v in labels)
-        best = max(votes.values())
-        label = next(v for v in labels if votes[str(v)] == best)
-        if len(group) > 1:
-            multi += 1
-            agreed += int(len(votes) == 1)
+        best = max(votes.values(), default=0)
+        agreement = best / len(labels) if labels else float("nan")
+        if len(labels) > 1:
+            multi.append(agreement)
+        if is_review.any():
+            label, status = group[is_review]["label"].iloc[-1], "reviewed"
+        else:
+            label = next(v for v in labels if votes[str(v)] == best)
+            status = "agreed" if agreement >= min_agreement else "review"
         rows.append(
-            {ITEM_ID: item, "label": label, "annotators": ",".join(sorted(set(group["annotator"])))}
+            {
+                ITEM_ID: item,
+                "label": label,
+                "annotators": ",".join(sorted(set(group["annotator"].astype(str)))),
+                "votes": ",".join(f"{k}={n}" for k, n in votes.most_common()),
+                "agreement": agreement,
+                "status": status,
+            }
         )
-    return pd.DataFrame(rows), (agreed / multi if multi else float("nan"))
+    mean = sum(multi) / len(multi) if multi else float("nan")
+    return Consolidation(pd.DataFrame(rows, columns=columns), mean, min_agreement)

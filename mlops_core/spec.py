@@ -155,6 +155,8 @@ class LabelingSpec:
     """Share of each task drawn at random, so labels also measure the confident items."""
     min_new_labels: int = 20
     """Completed labels that make a new labeled set worth training on."""
+    classes: tuple[str, ...] = ()
+    """What labelers choose from; empty: the classes the model predicted among the items."""
     min_agreement: float = 0.67
     """Items whose annotators agree less than this (majority share) go to review."""
 

@@ -1,4 +1,4 @@
-"""`make demo`: the classical lifecycle end to end, headless, on embedded defaults.
+"""`make demo`: the classical and vision lifecycles end to end, headless, on embedded defaults.
 
 Inner loop (land, validate, train, gate, register, stage), a scripted human
 approval by a persona allowed to approve, the approval sensor's promotion run
@@ -22,6 +22,7 @@ import dagster as dg
 from mlops_core.results import plain
 from mlops_demo.runs import run_job, tick
 from mlops_demo.traffic import CLEAN_DAY, DRIFT_DAY, simulate_traffic
+from mlops_demo.vision import run_vision_loop
 
 DATA_RANGE = ("2013-01-01", "2013-06-30")
 NEW_DAY = "2013-07-01"
@@ -127,7 +128,8 @@ def main() -> int:
     retrains = tick(defs, "classical_drift_retrain_sensor", instance, res)
     retrain = retrains[-1][1] if retrains else None
     res["endpoints"].stop(SPEC.staging_endpoint)  # staging tests are done; production stays up
-    print("9. cost ledger and budget")
+    vision = run_vision_loop(defs, instance, res, caller, step=9)
+    print("12. cost ledger and budget")
     ledger = meta(run_job(defs, "platform_monitoring_job", instance), "cost_ledger")
 
     checks = [
@@ -190,6 +192,9 @@ def main() -> int:
             f"v{new.get('version')} staged: {staged_new.get('outcome')}; waiting for approval "
             f"(`mlops model pending {SPEC.model_name}`)",
         )
+    print("\nVision (Fashion-MNIST, relabel loopback)")
+    for label, value in vision.lines:
+        line(label, value)
     line(
         "cost this month",
         f"{ledger['month_cost']:.3f} {ledger['currency']} = {ledger['pct_of_budget']:.1f}% "
@@ -212,6 +217,7 @@ def main() -> int:
         and len(retrains) == 1
         and retrain is not None
         and retrain.success
+        and vision.ok
     )
     return 0 if ok else 1
 

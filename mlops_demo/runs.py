@@ -39,11 +39,15 @@ def run_job(defs: dg.Definitions, job: str, instance, run_config=None, **kwargs)
 
 
 def tick(
-    defs: dg.Definitions, sensor_name: str, instance: dg.DagsterInstance, resources: dict
+    defs: dg.Definitions,
+    sensor_name: str,
+    instance: dg.DagsterInstance,
+    resources: dict,
+    run_config: dict | None = None,
 ) -> list[tuple[dg.RunRequest, dg.ExecuteInProcessResult]]:
     """Evaluate a sensor once and run each request it makes, tagged as the daemon would; a
     request whose run key this sensor already served (by the demo or a daemon) is skipped,
-    as the daemon skips it."""
+    as the daemon skips it. `run_config` adds to the requests' own (e.g. smaller training)."""
     sensor = defs.resolve_sensor_def(sensor_name)
     needed = {k: resources[k] for k in sensor.required_resource_keys}
     with dg.build_sensor_context(instance=instance, resources=needed) as ctx:
@@ -64,7 +68,7 @@ def tick(
             defs,
             request.job_name or sensor.job_name,
             instance,
-            run_config=request.run_config,
+            run_config={**(request.run_config or {}), **(run_config or {})},
             tags=tags,
         )
         launched.append((request, result))

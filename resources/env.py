@@ -4,6 +4,7 @@
 `MLOPS_HOME`, a folder) or `azure` (Blob/ADLS lake, Azure ML workspaces and
 compute). Both environments span the dev and prod registries, as MLOps v2's
 dev and prod workspaces; the environment only chooses where they live.
+`MLOPS_LABELING` picks the labeling project in either (`labeling_for`).
 Secrets and Azure names come from environment variables through `dg.EnvVar`,
 resolved when a run starts, so loading definitions needs none of them.
 """
@@ -24,12 +25,16 @@ from resources.compute import AzureMLCompute, SubprocessCompute
 from resources.endpoint_local import LocalOnlineEndpoints
 from resources.governance import Governance
 from resources.identity import EntraIdentity, LocalIdentity
-from resources.lake import AzureBlobLake, LocalLake
+from resources.labeling import LabelingProject, LocalLabelingProject
+from resources.labeling_azure import AzureMLLabelingExport
+from resources.labeling_studio import LabelStudioProject
+from resources.lake import AzureBlobLake, DataLake, LocalLake
 from resources.notify import Notifier, OutboxNotifier, WebhookNotifier
 from resources.registry import AzureMLRegistry, LocalMlflowRegistry
 
 Env = Literal["local", "azure"]
 ENVS: tuple[Env, ...] = ("local", "azure")
+LABELING_BACKENDS = ("local", "label-studio", "azureml")
 
 
 def current_env() -> Env:
@@ -73,9 +78,38 @@ def notifier_for(home: Path) -> Notifier:
     return OutboxNotifier(outbox_path=outbox)
 
 
+def labeling_for(env: Env, lake: DataLake) -> LabelingProject:
+    """`MLOPS_LABELING`: `local` (lake files, the default locally), `label-studio` (needs
+    MLOPS_LABEL_STUDIO_URL and MLOPS_LABEL_STUDIO_TOKEN at run time) or `azureml` (the
+    Azure ML labeling export, the default on azure)."""
+    default = "azureml" if env == "azure" else "local"
+    choice = os.environ.get("MLOPS_LABELING", default).strip().lower()
+    if choice == "local":
+        return LocalLabelingProject(lake=lake)
+    if choice == "label-studio":
+        return LabelStudioProject(
+            lake=lake,
+            url=dg.EnvVar("MLOPS_LABEL_STUDIO_URL"),
+            token=dg.EnvVar("MLOPS_LABEL_STUDIO_TOKEN"),
+        )
+    if choice == "azureml":
+        return AzureMLLabelingExport(
+            lake=lake,
+            subscription_id=dg.EnvVar("AZURE_SUBSCRIPTION_ID"),
+            resource_group=dg.EnvVar("AZURE_RESOURCE_GROUP"),
+            workspace=dg.EnvVar("AZUREML_DEV_WORKSPACE"),
+            data_name=os.environ.get("MLOPS_AZUREML_LABELS_DATA", "{scenario}-labels"),
+            export_path=os.environ.get("MLOPS_AZUREML_LABELS_EXPORT"),
+        )
+    raise ValueError(f"MLOPS_LABELING={choice!r} is not a labeling backend; use one of "
+                     f"{LABELING_BACKENDS}")  # fmt: skip
+
+
 def local_resources(home: Path) -> dict[str, Any]:
+    lake = LocalLake(root=str(home / "lake"))
     return {
-        "lake": LocalLake(root=str(home / "lake")),
+        "lake": lake,
+        "labeling": labeling_for("local", lake),
         "registry": LocalMlflowRegistry(
             root=str(home / "mlflow"),
             ui_url=os.environ.get("MLOPS_MLFLOW_UI_URL"),
@@ -95,11 +129,13 @@ def local_resources(home: Path) -> dict[str, Any]:
 
 
 def azure_resources() -> dict[str, Any]:
+    lake = AzureBlobLake(
+        container=dg.EnvVar("MLOPS_LAKE_CONTAINER"),
+        account_url=dg.EnvVar("MLOPS_LAKE_ACCOUNT_URL"),
+    )
     return {
-        "lake": AzureBlobLake(
-            container=dg.EnvVar("MLOPS_LAKE_CONTAINER"),
-            account_url=dg.EnvVar("MLOPS_LAKE_ACCOUNT_URL"),
-        ),
+        "lake": lake,
+        "labeling": labeling_for("azure", lake),
         "registry": AzureMLRegistry(
             subscription_id=dg.EnvVar("AZURE_SUBSCRIPTION_ID"),
             resource_group=dg.EnvVar("AZURE_RESOURCE_GROUP"),

@@ -3,24 +3,19 @@
 The relabel loopback's second half (vision, NLP): labelers complete tasks that
 the drift sensor's labeling run created; once `min_new_labels` completed
 annotations are in that no labeled set has used yet, one run builds a new
-labeled set version and trains on it. Counting annotation lines is cheap (no
-statistics in the tick); the run key is the annotation count, so one batch of
-labels never launches two runs, and the cursor only advances with a request.
+labeled set version and trains on it. The count comes from the `labeling`
+resource (lake files, Label Studio or the Azure ML export), whose
+`count_completed` is one cheap call (no export, no statistics in the tick); the
+run key is the annotation count, so one batch of labels never launches two runs,
+and the cursor only advances with a request. An unreachable labeling tool is a
+skip that says so, not a failed tick.
 """
 
 import dagster as dg
 
-from mlops_core.labeling import annotations_dir
 from mlops_core.naming import labeled_training_job_name
 from mlops_core.spec import ScenarioSpec
-from resources.lake import DataLake
-
-
-def count_annotations(lake: DataLake, scenario: str) -> int:
-    return sum(
-        sum(1 for line in lake.read_bytes(path).decode().splitlines() if line.strip())
-        for path in lake.list(annotations_dir(scenario))
-    )
+from resources.labeling import LabelingError, LabelingProject
 
 
 def build_labels_sensor(spec: ScenarioSpec) -> dg.SensorDefinition:
@@ -37,9 +32,12 @@ def build_labels_sensor(spec: ScenarioSpec) -> dg.SensorDefinition:
         description=f"Watches the {spec.name} labeling project. Requests a labeled set and "
         f"training of {spec.model_name} when {needed} new human labels are complete.",
     )
-    def labels_sensor(context: dg.SensorEvaluationContext, lake: DataLake):
+    def labels_sensor(context: dg.SensorEvaluationContext, labeling: LabelingProject):
         used = int(context.cursor or 0)
-        total = count_annotations(lake, spec.name)
+        try:
+            total = labeling.count_completed(spec.name)
+        except LabelingError as err:
+            return dg.SkipReason(f"cannot count {spec.name} labels: {err}")
         if total - used < needed:
             return dg.SkipReason(f"{total - used} new label(s) of {needed} needed")
         return dg.SensorResult(

@@ -4,7 +4,7 @@ Routes:
 - `POST /score`        Azure ML managed online endpoint shape; answers a JSON list.
 - `POST /invocations`  `mlflow models serve` shapes; answers {"predictions": [...]}.
 - `GET /health`        liveness and readiness (no key); with a key also deployments,
-                       model paths and versions, signatures.
+                       model paths and versions, signatures, an image model's input.
 - `GET /ping`          MLflow's liveness probe (`ScoringServerClient.wait_server_ready`).
 - `GET /version`       the MLflow version the models are served with, as text, like
                        `mlflow models serve` (`ScoringServerClient.get_version`); no key.

@@ -17,6 +17,10 @@ Design constraints:
   O_APPEND; a new file's folder is fsynced so the file itself survives a crash.
 - A failed write is cut back off the file (ftruncate to the last good size) so a
   later batch never lands after half a line; its requests get an error, not a 200.
+- Image bytes a row refers to (`blobs`, by sha256 hex) go to `images/<hex>` first:
+  each new one through a temp file, fdatasync and rename, then one fsync of the
+  folder, so a durable row never names a missing or partial image. Content already
+  there is not written again (the address is the content).
 """
 
 from __future__ import annotations
@@ -28,12 +32,14 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
-from serving.scoring.inference_log import log_file
+from serving.scoring.inference_log import IMAGES_DIR, log_file
 
 _log = logging.getLogger(__name__)
-_Entry = tuple[str, bytes, "asyncio.Future[None] | None"]
+Blobs = Mapping[str, bytes]  # sha256 hex -> the bytes it addresses
+_Entry = tuple[str, bytes, "asyncio.Future[None] | None", Blobs | None]
 
 
 class LogWriteError(OSError):
@@ -76,15 +82,16 @@ class InferenceLogWriter:
         )
         self._thread.start()
 
-    def append(self, day: str, line: bytes) -> asyncio.Future[None]:
-        """Queue one line (ending in a newline); the future resolves once it is durable."""
+    def append(self, day: str, line: bytes, blobs: Blobs | None = None) -> asyncio.Future[None]:
+        """Queue one line (ending in a newline) and the image bytes it names; the future
+        resolves once both are durable."""
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._put((day, line, fut))
+        self._put((day, line, fut, blobs))
         return fut
 
-    def append_nowait(self, day: str, line: bytes) -> None:
+    def append_nowait(self, day: str, line: bytes, blobs: Blobs | None = None) -> None:
         """Queue a line nobody waits for (a mirrored copy's row)."""
-        self._put((day, line, None))
+        self._put((day, line, None, blobs))
 
     def _put(self, entry: _Entry) -> None:
         with self._cond:
@@ -123,8 +130,13 @@ class InferenceLogWriter:
 
     def _write(self, batch: list[_Entry]) -> None:
         by_day: dict[str, list[bytes]] = {}
-        for day, line, _ in batch:
+        blobs: dict[str, bytes] = {}
+        for day, line, _, named in batch:
             by_day.setdefault(day, []).append(line)
+            if named:
+                blobs.update(named)
+        if blobs:
+            self._store_blobs(blobs)
         for day, lines in by_day.items():
             fd, size = self._open(day)
             data = memoryview(b"".join(lines))
@@ -139,6 +151,37 @@ class InferenceLogWriter:
             self._files[day] = (fd, size + len(data))
         self.rows_written += len(batch)
         self.batches_written += 1
+
+    def _store_blobs(self, blobs: Blobs) -> None:
+        """Each new content to `images/<hex>`, atomically; the folder fsynced once."""
+        folder = self.directory / IMAGES_DIR
+        if not folder.is_dir():
+            new_root = not self.directory.exists()
+            folder.mkdir(parents=True, exist_ok=True)
+            _fsync_dir(self.directory)
+            if new_root:
+                _fsync_dir(self.directory.parent)
+        for name, data in blobs.items():
+            final = folder / name
+            if final.exists():
+                continue
+            tmp = folder / f".{name}.{self.process_tag}.tmp"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o640)
+            try:
+                view, written = memoryview(data), 0
+                while written < len(view):
+                    written += os.write(fd, view[written:])
+                os.fdatasync(fd)
+            except OSError:
+                os.close(fd)
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
+            os.close(fd)
+            os.replace(tmp, final)
+        # Also when every file existed: another process may have renamed one without its
+        # folder fsync yet, and this batch's rows must not outlive the images they name.
+        _fsync_dir(folder)
 
     def _open(self, day: str) -> tuple[int, int]:
         if day in self._files:
@@ -158,7 +201,7 @@ class InferenceLogWriter:
     @staticmethod
     def _notify(batch: list[_Entry], error: BaseException | None) -> None:
         by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
-        for _, _, fut in batch:
+        for _, _, fut, _ in batch:
             if fut is not None:
                 by_loop.setdefault(fut.get_loop(), []).append(fut)
         for loop, futures in by_loop.items():

@@ -9,6 +9,12 @@ is durable; 503 if it cannot be written), and the answer: a JSON list for /score
 Azure ML returns for an MLflow model), `{"predictions": [...]}` for /invocations (as
 `mlflow models serve` does).
 
+Image models (`serving.scoring.image_model`): images are decoded off the event loop
+(`serving.inputs`); the log row names each image by digest with its statistics, and the
+writer stores the distinct bytes under `images/` before the row (`serving.collector`), so
+the answer still waits for both to be durable. A mirror deployment with the same image
+spec reuses the live request's decoded pixels; one with another spec decodes its own.
+
 Every answer names what served it: `azureml-model-deployment` (as Azure ML does) and
 `x-mlops-model` (model name and registry version, `serving.labels`).
 
@@ -20,6 +26,7 @@ produce a 5xx.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 import time
@@ -34,12 +41,11 @@ from starlette.responses import Response
 from serving.batching import ModelError
 from serving.collector import LogWriteError
 from serving.errors import ApiError, error_response
-from serving.inputs import read_request
+from serving.inputs import ParsedRequest, read_request
 from serving.replay import event_date as replay_date
 from serving.runtime import Deployment, Runtime
 from serving.scoring.errors import InputError
 from serving.scoring.model import PROBABILITIES
-from serving.scoring.parsing import Table
 from serving.state import ServerState
 
 Format = Literal["azureml", "mlflow"]
@@ -53,7 +59,7 @@ def _row(
     request_id: str,
     received: float,
     result: dict[str, Any],
-    table: Table,
+    inputs: dict[str, Any],
     mirror: bool,
     event_date: str | None = None,
 ) -> tuple[str, bytes]:
@@ -68,7 +74,7 @@ def _row(
         "model_name": deployment.settings.model_name,
         "model_version": deployment.settings.model_version,
         "mirror": mirror,
-        "inputs": {"columns": table.columns, "data": table.log_rows()},
+        "inputs": inputs,
         **result,
         "event_date": day,
     }
@@ -79,26 +85,38 @@ async def _mirror(
     state: ServerState,
     runtime: Runtime,
     name: str,
-    table: Table,
+    parsed: ParsedRequest,
     request_id: str,
     event_date: str | None,
 ) -> None:
     """Score a copy on another deployment; log it, count it, discard the answer."""
     deployment = runtime.deployments[name]
+    model, table = deployment.model, parsed.table
     received, started = time.time(), time.perf_counter()
     outputs, error, status = None, None, 200
+    # What the live row logged (never image bytes), unless this copy decodes its own images.
+    inputs, blobs = parsed.log_inputs(), None
     try:
-        arrays = deployment.model.schema.to_arrays(table)
+        if model.image is None:
+            arrays = model.schema.to_arrays(table)
+        else:
+            images = parsed.images
+            if images is None or images.spec != model.image:
+                loop = asyncio.get_running_loop()
+                images = await loop.run_in_executor(state.decoder, model.decode_images, table)
+            arrays, inputs, blobs = {model.image.column: images.pixels}, images.log, images.blobs
         outputs = await deployment.batcher.predict(arrays, table.nrows)
     except InputError as exc:
         status, error = 400, exc.message
     except ModelError as exc:
         status, error = 500, str(exc)
+    except RuntimeError as exc:  # the decoder was shut down: the server is stopping
+        status, error = 503, f"decoding is unavailable: {exc}"
     latency_ms = round((time.perf_counter() - started) * 1000, 3)
     result = {"status": status, "latency_ms": latency_ms, "outputs": outputs, "error": error}
-    day, line = _row(runtime, deployment, request_id, received, result, table, True, event_date)
+    day, line = _row(runtime, deployment, request_id, received, result, inputs, True, event_date)
     with contextlib.suppress(LogWriteError):  # nobody waits on a mirrored copy
-        runtime.writer.append_nowait(day, line)
+        runtime.writer.append_nowait(day, line, blobs)
     state.metrics.observe_mirror(name, status)
 
 
@@ -133,7 +151,9 @@ async def score(request: Request, state: ServerState, fmt: Format) -> Response:
         pinned = headers.get("azureml-model-deployment")
         deployment = runtime.resolve(pinned, request_id)
         reply_headers.update(deployment.headers)
-        parsed = await read_request(request, runtime.settings, deployment, fmt == "mlflow")
+        parsed = await read_request(
+            request, runtime.settings, deployment, fmt == "mlflow", state.decoder
+        )
     except (ApiError, InputError) as exc:
         status = exc.status if isinstance(exc, ApiError) else 400
         if isinstance(exc, ApiError):
@@ -147,7 +167,7 @@ async def score(request: Request, state: ServerState, fmt: Format) -> Response:
 
     if not pinned:  # as in Azure ML, a request pinned to a deployment is not mirrored
         for name in runtime.router.mirrors(request_id, deployment.name):
-            state.spawn(_mirror(state, runtime, name, table, request_id, event_date))
+            state.spawn(_mirror(state, runtime, name, parsed, request_id, event_date))
 
     outputs, answer, error, status = None, None, None, 200
     try:
@@ -163,9 +183,10 @@ async def score(request: Request, state: ServerState, fmt: Format) -> Response:
     if parsed.ignored:
         result["ignored_columns"] = parsed.ignored
     result["latency_ms"] = round((time.perf_counter() - started) * 1000, 3)
-    day, line = _row(runtime, deployment, request_id, received, result, table, False, event_date)
+    inputs = parsed.log_inputs()
+    day, line = _row(runtime, deployment, request_id, received, result, inputs, False, event_date)
     try:
-        await runtime.writer.append(day, line)
+        await runtime.writer.append(day, line, parsed.images.blobs if parsed.images else None)
     except LogWriteError as exc:
         status, error = 503, f"the inference log is unavailable: {exc}"
     state.metrics.observe(deployment.name, status, time.perf_counter() - started)

@@ -10,6 +10,11 @@ MLflow compatibility (`/invocations` only, as `mlflow models serve` does):
   them in `x-mlops-ignored-columns` (a JSON array) and the inference log in
   `ignored_columns`. `/score` keeps refusing them (400 `unexpected_column`).
 
+Image models (`serving.scoring.image_model`): the `image` column's base64 and image
+decoding run on the `decoder` executor, never on the event loop (an image's decode cost
+follows the pixels it declares, not its encoded size); the request then carries pixels
+for the model, and digests, statistics and bytes for the inference log.
+
 Output: `predictions` (the model's `predict`, the default) or `probabilities` (one object
 per row mapping each class to its probability, what a DataFrame-returning MLflow model
 answers), chosen with `params: {"output": "probabilities"}` in the JSON body (MLflow's and
@@ -19,6 +24,7 @@ Azure ML's `params`) or `?output=probabilities` (for CSV bodies, which carry no 
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +35,7 @@ from serving.labels import names_header
 from serving.runtime import Deployment
 from serving.scoring.csv_input import parse_csv
 from serving.scoring.errors import InputError
+from serving.scoring.image_model import ImageBatch
 from serving.scoring.model import OUTPUTS, PREDICTIONS, PROBABILITIES, Arrays
 from serving.scoring.parsing import Table, parse_azureml, parse_mlflow
 from serving.settings import ServingSettings
@@ -45,9 +52,20 @@ class ParsedRequest:
     arrays: Arrays
     output: str
     ignored: list[str]
+    images: ImageBatch | None = None  # an image model's request, decoded
 
     def headers(self) -> dict[str, str]:
         return {IGNORED_HEADER: names_header(self.ignored)} if self.ignored else {}
+
+    def log_inputs(self) -> dict[str, Any]:
+        """The inference log's `inputs`: the columns as sent, or image digests and stats."""
+        if self.images is not None:
+            return self.images.log
+        return table_inputs(self.table)
+
+
+def table_inputs(table: Table) -> dict[str, Any]:
+    return {"columns": table.columns, "data": table.log_rows()}
 
 
 def requested_output(params: dict[str, Any] | None, query: str | None) -> str:
@@ -67,9 +85,14 @@ def requested_output(params: dict[str, Any] | None, query: str | None) -> str:
 
 
 async def read_request(
-    request: Request, limits: ServingSettings, deployment: Deployment, mlflow: bool
+    request: Request,
+    limits: ServingSettings,
+    deployment: Deployment,
+    mlflow: bool,
+    decoder: Executor | None = None,
 ) -> ParsedRequest:
-    """Read, parse and check one request for `deployment` (raises ApiError or InputError)."""
+    """Read, parse and check one request for `deployment` (raises ApiError or InputError);
+    an image model's images are decoded on `decoder` (None: asyncio's default executor)."""
     kind = check_content_type(request.headers.get("content-type"), csv=mlflow)
     body = await read_body(
         request, limits.max_body_bytes, limits.max_drain_bytes, limits.body_timeout_s
@@ -92,4 +115,9 @@ async def read_request(
     ignored = schema.unknown(table) if mlflow else []
     if ignored:
         table = table.drop(ignored)
-    return ParsedRequest(table, schema.to_arrays(table), output, ignored)
+    model = deployment.model
+    if model.image is None:
+        return ParsedRequest(table, schema.to_arrays(table), output, ignored)
+    loop = asyncio.get_running_loop()
+    images = await loop.run_in_executor(decoder, model.decode_images, table)
+    return ParsedRequest(table, {model.image.column: images.pixels}, output, ignored, images)

@@ -22,6 +22,9 @@ from serving.runtime import Runtime, WriterPool, build_runtime
 from serving.settings import CONFIG_ENV, ConfigError, ServingSettings
 
 _log = logging.getLogger(__name__)
+# Image decoding runs here, off the event loop. Few threads on purpose: each holds at most
+# one full-size image (an image model's max_pixels x 4 bytes, plus a converted copy).
+DECODE_THREADS = min(4, os.cpu_count() or 1)
 
 
 class ServerState:
@@ -30,6 +33,7 @@ class ServerState:
     def __init__(self, settings: ServingSettings) -> None:
         # Model calls run here; a batcher keeps at most one call per deployment in flight.
         self.executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="predict")
+        self.decoder = ThreadPoolExecutor(max_workers=DECODE_THREADS, thread_name_prefix="decode")
         self.writers = WriterPool()
         self.metrics = server_metrics(lambda: self.runtime)
         self.started = time.time()
@@ -67,6 +71,7 @@ class ServerState:
         task.add_done_callback(self.background.discard)
 
     def close(self) -> None:
+        self.decoder.shutdown(wait=True, cancel_futures=False)
         self.executor.shutdown(wait=True, cancel_futures=False)
         self.writers.close()
 

@@ -3,9 +3,11 @@
 Protects: a spec with labeling gets labeling assets, their jobs and a labels
 sensor from the factory, and one without gets none; labeling tasks pick the
 most uncertain production items plus a random share and notify labelers in
-the run; enough completed labels request exactly one labeled-training run;
-the labeled set is a content-addressed version (same labels, same version),
-with majority labels and the annotators' agreement.
+the run, through the `labeling` resource, with the served prediction on each
+item and the task's link in metadata; enough completed labels request exactly
+one labeled-training run; the labeled set is a content-addressed version (same
+labels, same version) with majority labels, per-item agreement, and the items
+below the agreement threshold held out for review until a reviewer decides them.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ import pandas as pd
 from mlops_assets.factory import build_lifecycle_defs
 from mlops_assets.monitoring.inference_log import inference_log_path
 from mlops_assets.scenarios.classical import SPEC
-from mlops_core.labeling import annotations_dir
+from mlops_core.labeling import annotations_dir, review_path
 from mlops_core.naming import labeled_training_job_name, labeling_job_name
 from mlops_core.spec import LabelingSpec
 from resources.env import local_resources
+from resources.labeling import LocalLabelingProject
 from resources.lake import LocalLake
 from resources.notify import OutboxNotifier
 from sensors.labels import build_labels_sensor
@@ -84,10 +87,11 @@ def test_factory_adds_labeling_only_for_specs_with_labeling(tmp_path):
 
 def test_uncertain_items_become_a_task_then_labels_a_versioned_set(tmp_path, instance):
     lake = LocalLake(root=str(tmp_path / "lake"))
+    labeling = LocalLabelingProject(lake=lake)
     notifier = OutboxNotifier(outbox_path=str(tmp_path / "outbox.jsonl"))
     logged_day(lake)
     defs = build_lifecycle_defs(TOY)
-    resources = {"lake": lake, "notifier": notifier}
+    resources = {"lake": lake, "labeling": labeling, "notifier": notifier}
     run = dg.materialize(
         [asset(defs, "labeling_tasks")],
         instance=instance,
@@ -100,10 +104,15 @@ def test_uncertain_items_become_a_task_then_labels_a_versioned_set(tmp_path, ins
     task = pd.read_json(tmp_path / "lake" / meta["task_path"].split("/lake/", 1)[1], lines=True)
     uncertain = task[task["why"] == "uncertain"]
     assert uncertain["score"].sub(0.5).abs().max() <= 0.1  # the 8 closest to the boundary
-    assert [n["topic"] for n in notifier.read_outbox()] == ["labeling"]
+    assert set(task["prediction"]) <= {0, 1}  # the suggestion a labeler sees
+    assert meta["classes"] == [0, 1] and meta["task_url"] == labeling.task_url(
+        "toy", meta["task_id"]
+    )
+    sent = [n for n in notifier.read_outbox() if n["topic"] == "labeling"]
+    assert len(sent) == 1 and sent[0]["facts"]["url"] == meta["task_url"]
 
     sensor = build_labels_sensor(TOY)
-    with dg.build_sensor_context(instance=instance, resources={"lake": lake}) as ctx:
+    with dg.build_sensor_context(instance=instance, resources={"labeling": labeling}) as ctx:
         assert isinstance(sensor(ctx), dg.SkipReason)  # no labels yet
     ids = task["item_id"].tolist()
     lines = [{"item_id": i, "label": n % 2, "annotator": "ana"} for n, i in enumerate(ids[:6])]
@@ -113,11 +122,11 @@ def test_uncertain_items_become_a_task_then_labels_a_versioned_set(tmp_path, ins
         f"{annotations_dir(TOY.name)}/batch1.jsonl",
         "\n".join(json.dumps(line) for line in lines).encode(),
     )
-    with dg.build_sensor_context(instance=instance, resources={"lake": lake}) as ctx:
+    with dg.build_sensor_context(instance=instance, resources={"labeling": labeling}) as ctx:
         result = sensor(ctx)
     assert [r.run_key for r in result.run_requests] == ["labels-toy-8"]
     with dg.build_sensor_context(instance=instance, cursor=result.cursor,
-                                 resources={"lake": lake}) as ctx:  # fmt: skip
+                                 resources={"labeling": labeling}) as ctx:  # fmt: skip
         assert isinstance(sensor(ctx), dg.SkipReason)  # the same labels never request twice
 
     def labeled() -> dict:
@@ -126,9 +135,26 @@ def test_uncertain_items_become_a_task_then_labels_a_versioned_set(tmp_path, ins
         return {k: v.value for k, v in node.metadata.items()}
 
     first = labeled()
-    assert (first["items"], first["annotations"], first["annotators"]) == (6, 8, 2)
-    assert first["agreement"] == 0.5 and first["newly_written"] is True
+    assert (first["items"], first["annotations"], first["annotators"]) == (5, 8, 2)
+    assert first["agreement"] == 0.75  # ids[0]: 1 of 2 agree (0.5), ids[1]: 2 of 2
+    assert (first["items_in_review"], first["review_items"]) == (1, [ids[0]])
+    assert first["newly_written"] is True
     items = lake.read_parquet(f"{first['root']}/train.parquet")
     assert items.set_index("item_id").loc[ids[1], "label"] == 1
+    assert ids[0] not in set(items["item_id"])  # not trained on until reviewed
+    assert lake.read_parquet(f"{first['root']}/review.parquet")["item_id"].tolist() == [ids[0]]
+    assert [r["item_id"] for r in lake.read_json(review_path("toy"))["items"]] == [ids[0]]
     second = labeled()
     assert second["version"] == first["version"] and second["newly_written"] is False
+
+    # a reviewer decides the disputed item: it joins the set with the reviewer's label
+    assert [i["item_id"] for i in labeling.review_items("toy")] == [ids[0]]
+    labeling.annotate(
+        "toy", [{"item_id": ids[0], "label": 1, "annotator": "rita", "reviewed": True}]
+    )
+    assert labeling.review_items("toy") == []
+    third = labeled()
+    assert (third["items"], third["items_in_review"], third["items_reviewed"]) == (6, 0, 1)
+    assert third["version"] != first["version"]
+    items = lake.read_parquet(f"{third['root']}/train.parquet").set_index("item_id")
+    assert (items.loc[ids[0], "label"], items.loc[ids[0], "status"]) == (1, "reviewed")

@@ -3,16 +3,22 @@
 The relabel loopback's first run: the drift sensor requests it for the days
 that drifted. Items come from those days' inference logs; the scenario's
 labeling spec scores their uncertainty; the most uncertain ones plus a random
-share become one task in the labeling project, and labelers are notified in
-this run (never in a sensor tick).
+share become one task in the labeling project (the `labeling` resource: lake
+files, Label Studio or Azure ML), each item with the served prediction as the
+suggested label, and labelers are notified with the task's link in this run
+(never in a sensor tick). The classes offered are those the model predicted
+among the candidates.
 """
+
+import json
 
 import dagster as dg
 
 from mlops_assets import naming
-from mlops_assets.monitoring.inference_log import inference_log_path
+from mlops_assets.monitoring.inference_log import PREDICTION, inference_log_path
 from mlops_core.labeling import ITEM_ID, item_ids, select_items, tasks_dir
 from mlops_core.spec import ScenarioSpec
+from resources.labeling import LabelingError, LabelingProject
 from resources.lake import DataLake
 from resources.notify import Notifier
 
@@ -24,9 +30,14 @@ class LabelingTaskConfig(dg.Config):
     seed: int = 0
 
 
+def _link(url: str) -> dg.MetadataValue:
+    """A tool's page as a clickable URL; the local task file as a path."""
+    return dg.MetadataValue.url(url) if url.startswith("http") else dg.MetadataValue.path(url)
+
+
 def build_labeling_tasks(spec: ScenarioSpec) -> dg.AssetsDefinition:
-    labeling = spec.labeling
-    assert labeling is not None, "the factory adds labeling assets only for specs with labeling"
+    labeling_spec = spec.labeling
+    assert labeling_spec is not None, "the factory adds labeling assets only with labeling"
 
     @dg.asset(
         key=naming.key(spec.name, "labeling_tasks"),
@@ -40,6 +51,7 @@ def build_labeling_tasks(spec: ScenarioSpec) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext,
         config: LabelingTaskConfig,
         lake: DataLake,
+        labeling: LabelingProject,
         notifier: Notifier,
     ) -> dg.MaterializeResult:
         """Production items chosen for human labeling, one task per run, with why each was."""
@@ -58,18 +70,38 @@ def build_labeling_tasks(spec: ScenarioSpec) -> dg.AssetsDefinition:
             raise dg.Failure(f"no scored items on {config.days}: nothing to label")
         logged.insert(0, ITEM_ID, item_ids(logged))
         picked = select_items(
-            logged, labeling.uncertainty(logged), labeling.items_per_task,
-            labeling.random_share, config.seed,
-        )  # fmt: skip
+            logged,
+            labeling_spec.uncertainty(logged),
+            labeling_spec.items_per_task,
+            labeling_spec.random_share,
+            config.seed,
+        )
+        if PREDICTION not in picked:
+            raise dg.Failure(f"the {spec.name} inference log has no {PREDICTION!r} column")
         task_id = f"{config.days[0]}-{context.run.run_id[:8]}"
-        path = f"{tasks_dir(spec.name)}/{task_id}.jsonl"
-        lake.write_bytes(path, picked.to_json(orient="records", lines=True).encode())
+        items = json.loads(picked.to_json(orient="records"))  # plain JSON types
+        predicted = json.loads(logged[PREDICTION].to_json(orient="values"))
+        classes = list(labeling_spec.classes) or sorted(
+            {v for v in predicted if isinstance(v, str | int | float)}, key=str
+        )
+        try:
+            task = labeling.create_task(
+                spec.name, task_id, items, labeling_spec.task_format, classes
+            )
+        except LabelingError as err:
+            raise dg.Failure(str(err)) from err
         notifier.notify(
             topic="labeling",
             severity="info",
             title=f"{spec.name}: {len(picked)} items to label ({task_id})",
-            text=f"{config.reason}. Label them with `mlops label` or the labeling tool.",
-            facts={"task": task_id, "items": len(picked), "days": ",".join(config.days)},
+            text=f"{config.reason}. Label them at {task.url} or with "
+            f"`mlops label annotate {spec.name} --task {task_id}`.",
+            facts={
+                "task": task_id,
+                "items": len(picked),
+                "days": ",".join(config.days),
+                "url": task.url,
+            },
             audience="labelers",
         )
         counts = picked["why"].value_counts().to_dict()
@@ -82,7 +114,11 @@ def build_labeling_tasks(spec: ScenarioSpec) -> dg.AssetsDefinition:
                 "candidates": len(logged),
                 "days": dg.MetadataValue.json(config.days),
                 "reason": config.reason,
-                "task_path": dg.MetadataValue.path(lake.uri(path)),
+                "classes": dg.MetadataValue.json(classes),
+                "task_url": _link(task.url),
+                "task_path": dg.MetadataValue.path(
+                    lake.uri(f"{tasks_dir(spec.name)}/{task_id}.jsonl")
+                ),
             }
         )
 

@@ -1,4 +1,5 @@
-"""Framework-free scoring code: request parsing, signature checks, model loading, log reading.
+"""Framework-free scoring code: request parsing, signature checks, image decoding, model
+loading, log reading.
 
 No web framework and no Dagster here: training, batch scoring and monitoring code
 import these modules to read and score data exactly the way the online endpoint does.

@@ -9,6 +9,12 @@ A server process never appends to another process's file, so a line torn by a cr
 request was never acknowledged, and `iter_records` skips it. Any other unreadable
 line is corruption and raises.
 
+Images (requests to image models, `serving.scoring.image_model`): a row's `inputs` hold
+each image's content address and statistics, `{"columns": ["image", "width", "height",
+"brightness", "contrast", "sharpness"], "data": [["sha256:<hex>", ...], ...]}`, never
+the bytes; those are written once per content to `<inference_log_dir>/images/<hex>`
+(temp file, fsync, rename, folder fsync) before the row that names them.
+
 Row fields: request_id, timestamp (ISO 8601 UTC), endpoint, deployment, model_name,
 model_version, mirror (true for a mirrored copy), status, latency_ms, inputs
 ({"columns": [...], "data": [[...]]}), outputs (predictions or null), error.
@@ -24,11 +30,17 @@ from pathlib import Path
 from typing import Any
 
 DAY_PREFIX = "date="
+IMAGES_DIR = "images"
 
 
 def log_file(directory: str | Path, day: str, endpoint: str, process_tag: str) -> Path:
     """The file one server process appends a day's rows to."""
     return Path(directory) / f"{DAY_PREFIX}{day}" / f"{endpoint}.{process_tag}.jsonl"
+
+
+def image_file(directory: str | Path, image_digest: str) -> Path:
+    """Where the bytes of an image logged as `sha256:<hex>` (or plain `<hex>`) are kept."""
+    return Path(directory) / IMAGES_DIR / image_digest.removeprefix("sha256:")
 
 
 def days(directory: str | Path) -> list[str]:

@@ -17,6 +17,9 @@ Design constraints:
   model has `predict_proba`, `probabilities`: each row as (label, {class: probability}),
   the label from the same predict function so the inference log keeps what `predict`
   says; classes are the model's `classes_` as strings (JSON object keys).
+- Image models (MLmodel metadata `mlops_input: image`, `serving.scoring.image_model`)
+  are pyfuncs called through `predict_pixels`: `decode_images` turns a request's
+  table into pixels (off the event loop), and those arrays are batched like columns.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from serving.scoring.image_model import ImageBatch, ImageSpec, decode_images, load_pixel_predictor
+from serving.scoring.parsing import Table
 from serving.scoring.schema import InputSchema
 
 Arrays = dict[str, np.ndarray]
@@ -89,11 +94,13 @@ class ServedModel:
             )
         try:
             self.schema = InputSchema.from_signature_json(signature)
+            self.image = ImageSpec.from_mlmodel(meta, self.schema)  # None: a tabular model
         except ValueError as exc:
             raise ModelLoadError(f"{self.path}: {exc}") from exc
         flavors = meta["flavors"]
         pyfunc_conf = flavors.get("python_function") or {}
-        self.flavor = "sklearn" if "sklearn" in flavors else "python_function"
+        tabular_sklearn = "sklearn" in flavors and self.image is None
+        self.flavor = "sklearn" if tabular_sklearn else "python_function"
         self.predict_fn = str(pyfunc_conf.get("predict_fn") or "predict")
         self.run_id: str | None = meta.get("run_id")
         self.model_uuid: str | None = meta.get("model_uuid")
@@ -115,6 +122,9 @@ class ServedModel:
                 self._proba = getattr(model, "predict_proba", None)  # None: not a classifier
                 self.classes = [str(c) for c in getattr(model, "classes_", [])]
                 return getattr(model, self.predict_fn)
+            if self.image is not None:
+                self.predict_fn = "predict_pixels"
+                return load_pixel_predictor(self.path)
             import mlflow.pyfunc
 
             return mlflow.pyfunc.load_model(str(self.path)).predict
@@ -141,8 +151,18 @@ class ServedModel:
             for label, row in zip(labels, proba.tolist(), strict=True)
         ]
 
+    def decode_images(self, table: Table) -> ImageBatch:
+        """An image model's request as pixels (CPU work: call it off the event loop)."""
+        if self.image is None:
+            raise TypeError(f"{self.path} is a tabular model; it takes columns, not images")
+        self.image.check_count(table.nrows)  # before any base64 or image decoding
+        cells = self.schema.to_arrays(table)[self.image.column]
+        return decode_images(self.image, cells)
+
     def predict(self, arrays: Arrays, nrows: int, output: str = PREDICTIONS) -> list[Any]:
         """Predictions (or (label, probabilities) pairs) for one request's validated columns."""
+        if self.image is not None:  # arrays hold pixels: {column: [N, H, W(, 3)]}
+            return to_rows(self._predict(arrays[self.image.column]), nrows)
         return self._score(self.frame(arrays), nrows, output)
 
     def predict_arrays(
@@ -157,7 +177,7 @@ class ServedModel:
             for name in self.schema.names
         }
         total = sum(nrows for _, nrows in batch)
-        rows = self._score(self.frame(merged), total, output)
+        rows = self.predict(merged, total, output)
         out, start = [], 0
         for _, nrows in batch:
             out.append(rows[start : start + nrows])
@@ -165,7 +185,7 @@ class ServedModel:
         return out
 
     def describe(self) -> dict[str, Any]:
-        return {
+        described = {
             "path": str(self.path),
             "flavor": self.flavor,
             "predict_fn": self.predict_fn,
@@ -175,3 +195,7 @@ class ServedModel:
             "classes": self.classes,
             "inputs": self.schema.to_dict(),
         }
+        if self.image is not None:  # what clients send: PNG/JPEG, converted to this
+            described["input_kind"] = "image"
+            described["image"] = self.image.describe()
+        return described

@@ -142,13 +142,24 @@ def _boolean(spec: ColumnSpec, values: Sequence[Any]) -> np.ndarray:
     return _objects(spec, values, bool)
 
 
+def _base64(value: str) -> bytes:
+    """Strict base64 (raises ValueError: binascii.Error, or text that is not ASCII)."""
+    try:
+        return base64.b64decode(value, validate=True)
+    except binascii.Error:
+        if "\n" not in value:
+            raise
+    # MLflow's own client (`dump_input_data`) writes MIME base64: lines of 76, "\n" ends.
+    return base64.b64decode(value.replace("\r", "").replace("\n", ""), validate=True)
+
+
 def _binary(spec: ColumnSpec, values: Sequence[Any]) -> np.ndarray:
     array = _objects(spec, values, str)  # JSON carries bytes as base64 text, as in MLflow
     for row, value in enumerate(values):
         if value is not None:
             try:
-                array[row] = base64.b64decode(value, validate=True)
-            except binascii.Error:
+                array[row] = _base64(value)
+            except ValueError:  # binascii.Error, or text that is not ASCII
                 raise InputError(
                     "invalid_type", f"column '{spec.name}' row {row} is not base64"
                 ) from None

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dagster as dg
 
 from mlops_assets import naming
-from mlops_assets.scenarios.vision import data_assets, model
+from mlops_assets.scenarios.vision import data_assets, model, source
 from mlops_core.codecs import image_codec
 from mlops_core.monitoring.strategies import ColumnDriftStrategy
 from mlops_core.spec import DataSpec, LabelingSpec, ModelSpec, MonitoringSpec, ScenarioSpec
@@ -54,6 +54,7 @@ SPEC = ScenarioSpec(
     labeling=LabelingSpec(
         task_format="image",
         uncertainty=model.uncertainty,
+        classes=source.classes(),
         items_per_task=120,
         random_share=0.2,
         min_new_labels=100,

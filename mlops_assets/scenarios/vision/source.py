@@ -48,6 +48,11 @@ def fashion_available(folder: Path = FASHION_DIR) -> bool:
     return (folder / "t10k-images-idx3-ubyte.gz").exists()
 
 
+def classes(folder: Path = FASHION_DIR) -> tuple[str, ...]:
+    """The class names of whichever source this machine has."""
+    return FASHION_CLASSES if fashion_available(folder) else DIGIT_CLASSES
+
+
 def load(split: str, folder: Path = FASHION_DIR) -> ImageSet:
     """`train` (60,000) or `test` (10,000) Fashion-MNIST images, or the digits fallback."""
     if split not in ("train", "test"):
