@@ -89,3 +89,31 @@ def image_codec(request_frame: Callable[[pd.DataFrame], pd.DataFrame]) -> Servin
         bad_inputs=image_bad_inputs,
         log_outputs=label_outputs,
     )
+
+
+def mask_outputs(outputs: list) -> dict[str, list]:
+    """{mask, objects} answers as the object count (`prediction`) and the mask's foreground
+    share (`foreground_fraction`, from the decoded PNG); the mask itself is not logged."""
+    import base64
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    fractions = []
+    for o in outputs:
+        with Image.open(io.BytesIO(base64.b64decode(o["mask"]))) as mask:
+            fractions.append(float((np.asarray(mask.convert("L")) > 127).mean()))
+    return {"prediction": [int(o["objects"]) for o in outputs], "foreground_fraction": fractions}
+
+
+def segmentation_codec(request_frame: Callable[[pd.DataFrame], pd.DataFrame]) -> ServingCodec:
+    """Base64 PNG/JPEG in an `image` column; answers are {mask, objects} per image."""
+    return ServingCodec(
+        kind="image",
+        request_batch=request_frame,
+        payload=azureml_payload,
+        log_rows=image_rows,
+        bad_inputs=image_bad_inputs,
+        log_outputs=mask_outputs,
+    )

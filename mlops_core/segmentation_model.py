@@ -12,6 +12,8 @@ Dagster code location loads (tests/scenarios/segmentation checks that).
   special case; two empty masks agree perfectly (IoU and Dice 1).
 - Objects are the connected components of the predicted mask once components smaller than
   `min_object_pixels` are dropped from it; touching nuclei therefore count as one.
+- Inference runs one image per forward pass (`probabilities`): a mask depends on its
+  image only, never on the requests the server batched with it, so it is reproducible.
 - The pyfunc model keeps its weights as numpy arrays in its own state (no artifact files)
   and rebuilds the torch module on first use.
 """
@@ -214,13 +216,17 @@ class SegmentationModel(mlflow.pyfunc.PythonModel):
     def load_context(self, context: Any) -> None:
         self.network()
 
-    def probabilities(self, pixels: np.ndarray, chunk: int = 256) -> np.ndarray:
-        """Foreground probability per pixel, [N, H, W] float32."""
+    def probabilities(self, pixels: np.ndarray) -> np.ndarray:
+        """Foreground probability per pixel, [N, H, W] float32, one image per forward pass:
+        a batched convolution may take other kernels and move the last float bits, enough
+        to flip a pixel on the threshold, so an image's mask would depend on the images the
+        server's micro-batcher happened to score with it. Alone, it depends on the image
+        only, and staging compares served masks with in-process ones exactly."""
         net, x = self.network(), np.ascontiguousarray(pixels, dtype=np.float32)
         with torch.no_grad():
             parts = [
-                torch.sigmoid(net(torch.from_numpy(x[i : i + chunk])[:, None]))[:, 0].numpy()
-                for i in range(0, len(x), chunk)
+                torch.sigmoid(net(torch.from_numpy(x[i : i + 1])[:, None]))[:, 0].numpy()
+                for i in range(len(x))
             ]
         return np.concatenate(parts) if parts else np.zeros((0, *x.shape[1:]), np.float32)
 

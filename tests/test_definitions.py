@@ -78,9 +78,21 @@ def test_vision_graph_has_the_lifecycle_with_labeling():
     assert vision == GENERIC | {"raw_images", "training_set", "labeling_tasks", "labeled_set"}
 
 
+def test_segmentation_graph_has_the_lifecycle_with_labeling():
+    defs = build_defs("local")
+    keys = {s.key.to_user_string() for s in defs.resolve_all_asset_specs()}
+    segmentation = {k.removeprefix("segmentation/") for k in keys if k.startswith("segmentation/")}
+    assert segmentation == GENERIC | {"raw_tiles", "training_set", "labeling_tasks", "labeled_set"}
+    jobs = {j.name for j in defs.resolve_all_job_defs() if j.name.startswith("segmentation_")}
+    wanted = ("data", "training", "labeling", "labeled_training", "batch_scoring")
+    assert {f"segmentation_{name}_job" for name in wanted} <= jobs
+    schedules = {s.name for s in defs.schedules or []}
+    assert "segmentation_daily_ingest_schedule" in schedules
+
+
 def test_classical_graph_has_the_lifecycle_assets():
     keys = {s.key.to_user_string() for s in build_defs("local").resolve_all_asset_specs()}
-    keys = {k for k in keys if not k.startswith("vision/")}
+    keys = {k for k in keys if not k.startswith(("vision/", "segmentation/"))}
     assert keys == {
         "classical/raw_flights",
         "classical/validated_flights",

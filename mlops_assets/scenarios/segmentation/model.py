@@ -9,6 +9,7 @@ exactly what the scoring server returns.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -29,10 +30,13 @@ DEFAULT_PARAMS: dict[str, float] = {
 }
 """Demo settings (about 15 s on one core); `segmentation_model.PARAMS` names them all."""
 DRIFT_NUMERICAL: tuple[str, ...] = (
-    "width", "height", "brightness", "contrast", "sharpness", "objects",
+    "width", "height", "brightness", "contrast", "sharpness", "prediction",
 )  # fmt: skip
-"""Drift reference columns: the image statistics `serving.scoring.images.decode` reports
-(its STAT_COLUMNS, spelled out so a spec loads without serving) and the predicted count."""
+"""Drift reference columns, named as the inference log names them: the image statistics
+`serving.scoring.images.decode` reports (its STAT_COLUMNS, spelled out so a spec loads
+without serving) and `prediction`, the predicted object count (`codecs.mask_outputs`)."""
+TYPICAL_FOREGROUND = 0.22
+"""Foreground share of the training tiles' true masks (0.216; a test checks it)."""
 
 
 def load(path: str) -> Any:
@@ -45,6 +49,17 @@ def load(path: str) -> Any:
 def request_frame(tiles: pd.DataFrame) -> pd.DataFrame:
     """What a client sends: the `image` column only."""
     return tiles[["image"]].reset_index(drop=True)
+
+
+def client_frame(tiles: pd.DataFrame) -> pd.DataFrame:
+    """What a client sends over JSON: the `image` column as base64 text (the codec's batch)."""
+    import pandas as pd
+
+    return pd.DataFrame({"image": [_b64(v) for v in tiles["image"]]})
+
+
+def _b64(value: Any) -> str:
+    return value if isinstance(value, str) else base64.b64encode(value).decode()
 
 
 def predict(model: Any, tiles: pd.DataFrame) -> list[dict[str, Any]]:
@@ -86,3 +101,30 @@ def batch_predict(model: Any, tiles: pd.DataFrame) -> pd.DataFrame:
             "mask": [p["mask"] for p in predictions],
         }
     )
+
+
+def uncertainty(logged: pd.DataFrame) -> Any:
+    """How far each logged mask's foreground share is from the training tiles' typical share
+    (|foreground_fraction - TYPICAL_FOREGROUND|; higher: more worth labeling). The server
+    answers no pixel probabilities, so the inference log has no confidence: a mask far
+    bigger or smaller than nuclei usually cover is the cheapest sign of a wrong one (the
+    washed-out days' masks cover nearly the whole tile)."""
+    return (logged["foreground_fraction"].astype(float) - TYPICAL_FOREGROUND).abs().to_numpy()
+
+
+def log_performance(predictions: list, truth: list) -> dict[str, float]:
+    """MonitoringSpec.performance: what the inference log allows. It keeps the object count
+    (`prediction`), never the mask, so IoU cannot be computed from it: with true counts
+    (or dicts with `objects`) this gives the count error and exact-count share, and no
+    `iou`, so model_performance reports no value and never triggers on IoU."""
+    import numpy as np
+
+    if len(predictions) != len(truth):
+        raise ValueError(f"{len(predictions)} predictions for {len(truth)} ground truths")
+    counts = [t.get("objects") if isinstance(t, Mapping) else t for t in truth]
+    if not counts or not all(isinstance(c, int | float) for c in counts):
+        return {}
+    predicted = np.asarray([float(p["objects"] if isinstance(p, Mapping) else p)
+                            for p in predictions])  # fmt: skip
+    errors = np.abs(predicted - np.asarray(counts, dtype=float))
+    return {"objects_mae": float(errors.mean()), "objects_exact": float((errors == 0).mean())}

@@ -51,10 +51,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def drift_reference(stats: pd.DataFrame, objects: list[int]) -> ReferenceProfile:
     """The reference the drift strategy compares production with: training tiles' image
-    statistics (as `decode` reports them) and the model's object count on each."""
+    statistics (as `decode` reports them) and the model's object count on each, named
+    `prediction` as the inference log names the served count."""
     from mlops_core.monitoring.drift import build_reference
 
-    frame = stats.assign(objects=np.asarray(objects, dtype=float))
+    frame = stats.assign(prediction=np.asarray(objects, dtype=float))
     return build_reference(frame, list(DRIFT_NUMERICAL), [])
 
 

@@ -157,3 +157,12 @@ def test_pyfunc_predict_needs_an_image_column(trained):
     with pytest.raises(InputError) as err:
         trained.predict(None, pd.DataFrame({"pixels": [b""]}))
     assert err.value.code == "missing_column"
+
+
+def test_a_mask_does_not_depend_on_the_images_scored_with_it(trained):
+    """The server micro-batches requests: an image's answer must be the same alone or not."""
+    images = discs(12, seed=4)[0]
+    batched = trained.probabilities(images)
+    alone = np.concatenate([trained.probabilities(images[i : i + 1]) for i in range(12)])
+    np.testing.assert_array_equal(batched, alone)  # exactly: staging compares masks as text
+    assert trained.predict_pixels(images[3:5]) == trained.predict_pixels(images)[3:5]

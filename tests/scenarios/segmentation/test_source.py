@@ -109,6 +109,8 @@ def test_importing_the_scenario_modules_loads_no_step_library(tmp_path):
         "import json, sys\n"
         "import mlops_assets.scenarios.segmentation.model\n"
         "import mlops_assets.scenarios.segmentation.dataset\n"
+        "import mlops_assets.scenarios.segmentation.data_assets\n"
+        "import mlops_assets.scenarios.segmentation.labels\n"
         "print(json.dumps(sorted({n.split('.')[0] for n in sys.modules} & "
         "{'torch', 'mlflow', 'pandas', 'scipy', 'tifffile', 'PIL'})))\n"
     )

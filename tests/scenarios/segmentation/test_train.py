@@ -61,7 +61,7 @@ def test_drift_reference_profiles_image_statistics_and_objects(trained, tmp_path
     path = trained["client"].download_artifacts(run_id, "drift_reference.json", str(tmp_path))
     with open(path) as f:
         profile = ReferenceProfile.from_json(f.read())
-    assert (*STAT_COLUMNS, "objects") == seg_model.DRIFT_NUMERICAL  # what the server logs
+    assert (*STAT_COLUMNS, "prediction") == seg_model.DRIFT_NUMERICAL  # inference log names
     assert list(profile.columns) == list(seg_model.DRIFT_NUMERICAL)
     assert all(c.kind == "numerical" for c in profile.columns.values())
     assert profile.n_rows == 150
