@@ -165,3 +165,18 @@ def pip_requirements() -> list[str]:
     from importlib.metadata import version
 
     return [f"{pkg}=={version(pkg)}" for pkg in ("torch", "numpy", "pandas", "pillow", "mlflow")]
+
+
+def quiet_pyfunc_notices() -> None:
+    """Silence MLflow's notices that do not apply to these pyfuncs, so logs show real news:
+    type hints (the input is a DataFrame of image bytes, which MLflow's hint validation does
+    not cover; the signature checks it), CloudPickle (the class is pickled by reference to
+    this installed package, its weights are a plain state-dict artifact) and the missing
+    input example (an image example would bloat every model folder)."""
+    import logging
+    import warnings
+
+    logging.getLogger("mlflow.models.signature").setLevel(logging.WARNING)
+    logging.getLogger("mlflow.pyfunc").setLevel(logging.ERROR)
+    for message in ("Add type hints", "An input example was not provided"):
+        warnings.filterwarnings("ignore", message=f".*{message}")

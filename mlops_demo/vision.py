@@ -129,7 +129,8 @@ def run_vision_loop(
     retrain = out.runs["retrain"] = retrains[-1][1] if retrains else None
     labeled = meta(retrain, "labeled_set")
     out.add("labeled set", f"{labeled.get('version')}: {labeled.get('items')} images, "
-            f"agreement {labeled.get('agreement')}")  # fmt: skip
+            f"agreement {labeled.get('agreement', float('nan')):.3f}, "
+            f"{labeled.get('items_in_review', 0)} in review")  # fmt: skip
     new, evaluation = meta(retrain, "registered_model"), meta(retrain, "model_evaluation")
     out.add("vision retrain", f"{evaluation.get('verdict')}: {evaluation.get('reason')}")
     outcome = meta(retrain, "staging_deployment").get("outcome")

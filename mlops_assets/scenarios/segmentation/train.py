@@ -81,6 +81,9 @@ def tiles_figure(pixels: np.ndarray, truth: np.ndarray, predicted: np.ndarray, i
 
 
 def run(argv: list[str]) -> dict[str, Any]:
+    from mlops_core.image_models import quiet_pyfunc_notices
+
+    quiet_pyfunc_notices()
     args = parse_args(argv)
     params = {**DEFAULT_PARAMS, **json.loads(args.params)}
     train, holdout = read_frame(args.train_uri), read_frame(args.holdout_uri)

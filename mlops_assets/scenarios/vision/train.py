@@ -66,6 +66,7 @@ def run(argv: list[str]) -> dict[str, Any]:
     from mlops_core.monitoring.drift import build_reference
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    image_models.quiet_pyfunc_notices()
     args = parse_args(argv)
     params = {**vision.DEFAULT_PARAMS, **json.loads(args.params)}
     train, holdout = read_frame(args.train_uri), read_frame(args.holdout_uri)
