@@ -131,6 +131,15 @@ def run_vision_loop(
     out.add("labeled set", f"{labeled.get('version')}: {labeled.get('items')} images, "
             f"agreement {labeled.get('agreement', float('nan')):.3f}, "
             f"{labeled.get('items_in_review', 0)} in review")  # fmt: skip
+    # the drifted day again: its performance now has ground truth, the accepted human labels
+    again = out.runs["monitoring:labeled"] = run_job(
+        defs, "vision_monitoring_job", instance, partition_key=DRIFT_DAY
+    )
+    perf = meta(again, "model_performance")
+    if perf.get("labeled_rows"):
+        out.add(f"vision accuracy {DRIFT_DAY}", f"{perf['accuracy']:.3f} on "
+                f"{perf['labeled_rows']} human-labeled images (holdout "
+                f"{perf.get('holdout_value', float('nan')):.3f})")  # fmt: skip
     new, evaluation = meta(retrain, "registered_model"), meta(retrain, "model_evaluation")
     out.add("vision retrain", f"{evaluation.get('verdict')}: {evaluation.get('reason')}")
     outcome = meta(retrain, "staging_deployment").get("outcome")

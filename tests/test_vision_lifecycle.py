@@ -93,3 +93,13 @@ def test_new_labels_build_a_labeled_set_and_a_challenger_waiting_for_approval(lo
     assert str(new.version) == "2" and new.tags["mlops.dataset_version"] == training["version"]
     champion = res["registry"].version_by_alias(SPEC.model_name, "champion", "prod")
     assert champion.tags.get("mlops.source_version", "1") == "1"  # nothing promoted by itself
+
+
+def test_performance_on_the_drifted_day_is_measured_on_accepted_human_labels(loop):
+    _, _, outcome = loop
+    before = metadata(outcome.runs[f"monitoring:{DRIFT_DAY}"], "model_performance")
+    after = metadata(outcome.runs["monitoring:labeled"], "model_performance")
+    assert before["labeled_rows"] == 0  # no ground truth before anyone labeled
+    labeled = metadata(outcome.runs["retrain"], "labeled_set")
+    assert 0 < after["labeled_rows"] <= labeled["items"]  # accepted labels of that day only
+    assert after["accuracy"] < after["holdout_value"]  # the washed-out images hurt

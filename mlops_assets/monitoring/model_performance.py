@@ -1,7 +1,9 @@
 """Generic model performance: the day's predictions scored against ground truth dropped later.
 
 Ground truth lands in `landing/<scenario>/labels/*.jsonl` as
-`{"request_id", "labels"}` (one label per item of the request, in order). The
+`{"request_id", "labels"}` (one label per item of the request, in order), or, for
+scenarios labeled by people (vision, NLP), comes from the labeling project: the
+accepted human label of a production item (its id is `<request_id>:<row>`). The
 result is a `PerformanceResult`: the scenario's production metrics, and the
 one its monitoring spec compares with the served model's holdout value; the
 drift sensor reads it typed.
@@ -15,6 +17,7 @@ from mlops_assets import naming
 from mlops_assets.monitoring.inference_log import PREDICTION, inference_log_path, monitoring_days
 from mlops_core.results import PerformanceResult
 from mlops_core.spec import ScenarioSpec
+from resources.labeling import LabelingProject
 from resources.lake import DataLake
 from resources.registry import ModelRegistry
 
@@ -32,6 +35,20 @@ def read_labels(lake: DataLake, scenario: str) -> dict[str, list]:
             except (ValueError, KeyError, TypeError) as err:
                 raise dg.Failure(f"{path} line {n} is not {{request_id, labels}}: {err}") from err
     return labels
+
+
+def human_labels(labeling: LabelingProject, spec: ScenarioSpec) -> dict[str, object]:
+    """item id (request:row) -> accepted human label, for scenarios labeled by people: items
+    annotators agree on or a reviewer decided; disputed ones are no ground truth yet."""
+    from mlops_core.labeling import ITEM_ID, consolidate
+
+    if spec.labeling is None:
+        return {}
+    annotations = labeling.annotations(spec.name)
+    if annotations.empty:
+        return {}
+    accepted = consolidate(annotations, spec.labeling.min_agreement).accepted
+    return dict(zip(accepted[ITEM_ID].astype(str), accepted["label"], strict=True))
 
 
 def holdout_metrics(registry: ModelRegistry, spec: ScenarioSpec, prod_version: str) -> dict:
@@ -59,14 +76,20 @@ def build_model_performance(spec: ScenarioSpec) -> dg.AssetsDefinition:
         tags=naming.scenario_tags(spec.name),
     )
     def model_performance(
-        context: dg.AssetExecutionContext, lake: DataLake, registry: ModelRegistry
+        context: dg.AssetExecutionContext,
+        lake: DataLake,
+        registry: ModelRegistry,
+        labeling: LabelingProject,
     ) -> dg.MaterializeResult:
-        """The task's metrics on the day's predictions that have ground truth (daily)."""
+        """The task's metrics on the day's predictions that have ground truth (daily): labels
+        dropped by a source system, or (scenarios with labeling) accepted human labels."""
         day = context.partition_key
         frame = lake.read_parquet(inference_log_path(spec.name, day))
-        labels = read_labels(lake, spec.name)
+        labels, human = read_labels(lake, spec.name), human_labels(labeling, spec)
         truth = [
-            labels[rid][row] if rid in labels and row < len(labels[rid]) else None
+            labels[rid][row]
+            if rid in labels and row < len(labels[rid])
+            else human.get(f"{rid}:{row}")
             for rid, row in zip(frame.get("request_id", []), frame.get("row", []), strict=True)
         ]
         labeled = frame.assign(label=truth).dropna(subset=["label"]) if len(frame) else frame
