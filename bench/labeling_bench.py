@@ -2,8 +2,9 @@
 
 Run: `.venv/bin/python bench/labeling_bench.py [--quick]` (not part of the tests); prints a
 markdown report, writes it as JSON to `bench/results/labeling_bench.json` (not with --quick).
-Goal: the product's selection (`select_items`, the vision spec's least-confidence uncertainty,
-random share 0.2) reaches a drifted accuracy X with <= 60% of the labels random sampling needs
+Goal: the product's selection (`select_items` with the vision spec's least-confidence
+uncertainty, random share 0.2, uncertain picks spread round-robin over the served label)
+reaches a drifted accuracy X with <= 60% of the labels random sampling needs
 (`select_items`, random share 1.0); X = random's mean accuracy at its largest budget, labels
 interpolated linearly between budgets (0 = base model). Margin and entropy run alongside.
 Per seed: `fit` on N_base clean images; the pool and the evaluation set are drifted test images
@@ -41,7 +42,7 @@ from mlops_core.labeling import select_items  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "labeling_bench.json"
 GOAL = 0.6
-RANDOM, PRODUCT = "random", "least-confidence (product)"
+RANDOM, PRODUCT = "random", "least-confidence spread by label (product)"
 
 
 @dataclass(frozen=True)
@@ -59,13 +60,19 @@ FULL = Config(5000, 2, 4000, 2000, (50, 100, 200, 400, 800), (0, 1, 2), 2500)
 QUICK = Config(1000, 1, 600, 400, (20, 40, 80), (0,), 500)
 
 
-# name -> (uncertainty score of class probabilities or None, random_share of select_items);
-# the product's score is the vision spec's, from the served confidence (the top probability)
-STRATEGIES: dict[str, tuple[Callable[[np.ndarray], np.ndarray] | None, float]] = {
-    RANDOM: (None, 1.0),
-    PRODUCT: (lambda p: least_confidence(pd.DataFrame({"confidence": p.max(axis=1)})), 0.2),
-    "margin": (lambda p: 1.0 - np.ptp(np.sort(p, axis=1)[:, -2:], axis=1), 0.2),
-    "entropy": (lambda p: -(p * np.log(np.clip(p, 1e-12, 1.0))).sum(axis=1), 0.2),
+# name -> (uncertainty score of class probabilities or None, random_share of select_items,
+# spread the uncertain picks across predicted classes); the product's score is the vision
+# spec's, from the served confidence (the top probability), spread by the served label
+STRATEGIES: dict[str, tuple[Callable[[np.ndarray], np.ndarray] | None, float, bool]] = {
+    RANDOM: (None, 1.0, False),
+    PRODUCT: (lambda p: least_confidence(pd.DataFrame({"confidence": p.max(axis=1)})), 0.2, True),
+    "least-confidence (plain)": (
+        lambda p: least_confidence(pd.DataFrame({"confidence": p.max(axis=1)})),
+        0.2,
+        False,
+    ),
+    "margin": (lambda p: 1.0 - np.ptp(np.sort(p, axis=1)[:, -2:], axis=1), 0.2, False),
+    "entropy": (lambda p: -(p * np.log(np.clip(p, 1e-12, 1.0))).sum(axis=1), 0.2, False),
 }
 DATA: dict[str, source.ImageSet] = {}  # loaded before the workers fork
 BUILD = image_models.build_network
@@ -120,15 +127,17 @@ def retrain(state: dict[str, Any], x: np.ndarray, y: np.ndarray, seed: int) -> A
 
 def run_strategy(cfg: Config, seed: int, name: str, state: dict[str, Any]) -> list[dict]:
     """Accuracy after each labeling round of one strategy on one seed."""
-    score, share = STRATEGIES[name]
+    score, share, by_label = STRATEGIES[name]
     d = _split(cfg, seed)
     labeled, rows, net = np.zeros(0, dtype=np.int64), [], _base(state)  # base scores round 1
     for r, budget in enumerate(cfg.budgets):
         rest = np.setdiff1d(np.arange(cfg.pool), labeled)
-        u = score(image_models.probabilities(net, d["pool_x"][rest])) if score else rest * 0.0
+        proba = image_models.probabilities(net, d["pool_x"][rest])
+        u = score(proba) if score else rest * 0.0
         picked = select_items(
-            pd.DataFrame({"item_id": rest}), u, budget - len(labeled), share, seed * 1000 + r
-        )
+            pd.DataFrame({"item_id": rest}), u, budget - len(labeled), share, seed * 1000 + r,
+            spread_by=proba.argmax(axis=1).tolist() if by_label else None,
+        )  # fmt: skip
         labeled = np.concatenate([labeled, picked["item_id"].to_numpy()])
         copies = np.resize(labeled, max(cfg.copies, len(labeled)))  # oversampled, cyclically
         x = np.concatenate([d["base_x"], d["pool_x"][copies]])

@@ -14,6 +14,7 @@ reviewer's latest label then wins whatever the votes said.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -104,20 +105,46 @@ def item_ids(logged: pd.DataFrame) -> pd.Series:
     return logged["request_id"].astype(str) + ":" + logged["row"].astype(str)
 
 
+def spread(order: Sequence[int], groups: Sequence[Any], count: int) -> list[int]:
+    """`count` of `order` (most uncertain first) taken round-robin across `groups`: each
+    group's most uncertain item, then each group's second, and so on."""
+    queues: dict[Any, list[int]] = {}
+    for i in order:
+        queues.setdefault(groups[i], []).append(int(i))
+    taken: list[int] = []
+    for depth in range(max((len(q) for q in queues.values()), default=0)):
+        taken += [q[depth] for q in queues.values() if depth < len(q)]
+        if len(taken) >= count:
+            break
+    return taken[:count]
+
+
 def select_items(
-    logged: pd.DataFrame, uncertainty: np.ndarray, count: int, random_share: float, seed: int
+    logged: pd.DataFrame,
+    uncertainty: np.ndarray,
+    count: int,
+    random_share: float,
+    seed: int,
+    spread_by: Sequence[Any] | None = None,
 ) -> pd.DataFrame:
-    """`count` items: the most uncertain ones, and `random_share` of them drawn at random."""
+    """`count` items: the most uncertain ones, and `random_share` of them drawn at random.
+    With `spread_by` (e.g. the served label per item), the uncertain picks are spread
+    round-robin across its values, most uncertain first within each."""
     import numpy as np
 
     if len(uncertainty) != len(logged):
         raise ValueError(f"{len(uncertainty)} uncertainty scores for {len(logged)} logged items")
+    if spread_by is not None and len(spread_by) != len(logged):
+        raise ValueError(f"{len(spread_by)} spread_by values for {len(logged)} logged items")
     if not 0.0 <= random_share <= 1.0:
         raise ValueError(f"random_share must be within [0, 1], not {random_share}")
     count = min(count, len(logged))
     n_random = round(count * random_share)
     order = np.argsort(-np.asarray(uncertainty, dtype=float), kind="stable")
-    chosen = list(order[: count - n_random])
+    if spread_by is None:
+        chosen = list(order[: count - n_random])
+    else:
+        chosen = spread(order, list(spread_by), count - n_random)
     rest = np.setdiff1d(np.arange(len(logged)), chosen)
     rng = np.random.default_rng(seed)
     drawn = rng.choice(rest, size=min(n_random, len(rest)), replace=False) if len(rest) else []

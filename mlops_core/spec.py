@@ -155,6 +155,9 @@ class LabelingSpec:
     """Share of each task drawn at random, so labels also measure the confident items."""
     min_new_labels: int = 20
     """Completed labels that make a new labeled set worth training on."""
+    spread_by: str | None = None
+    """A logged column (e.g. `prediction`) whose values share the uncertain picks round-robin:
+    a drift that pushes the model to one class would otherwise fill a task with that class."""
     classes: tuple[str, ...] = ()
     """What labelers choose from; empty: the classes the model predicted among the items."""
     min_agreement: float = 0.67

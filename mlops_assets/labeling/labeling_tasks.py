@@ -69,12 +69,16 @@ def build_labeling_tasks(spec: ScenarioSpec) -> dg.AssetsDefinition:
         if logged.empty:
             raise dg.Failure(f"no scored items on {config.days}: nothing to label")
         logged.insert(0, ITEM_ID, item_ids(logged))
+        spread_by = labeling_spec.spread_by
+        if spread_by is not None and spread_by not in logged:
+            raise dg.Failure(f"the {spec.name} inference log has no {spread_by!r} column")
         picked = select_items(
             logged,
             labeling_spec.uncertainty(logged),
             labeling_spec.items_per_task,
             labeling_spec.random_share,
             config.seed,
+            spread_by=logged[spread_by].tolist() if spread_by else None,
         )
         if PREDICTION not in picked:
             raise dg.Failure(f"the {spec.name} inference log has no {PREDICTION!r} column")

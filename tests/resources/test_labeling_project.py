@@ -148,3 +148,23 @@ def test_simulated_annotator_is_reproducible_and_validated(tmp_path):
         SimulatedAnnotator(lambda i: "cat", ["ana"], noise=2.0)
     with pytest.raises(ValueError, match="at least one"):
         SimulatedAnnotator(lambda i: "cat", [])
+
+
+def test_uncertain_picks_spread_across_the_served_labels():
+    import numpy as np
+    import pandas as pd
+
+    from mlops_core.labeling import select_items
+
+    # the model says "Bag" for most items and is least sure about them: without spreading
+    # the task is all bags; spread, each served label gives its most uncertain item in turn
+    served = ["Bag"] * 8 + ["Coat", "Coat", "Shirt"]
+    uncertainty = np.array([0.9, 0.89, 0.88, 0.87, 0.86, 0.85, 0.84, 0.83, 0.5, 0.4, 0.1])
+    logged = pd.DataFrame({"item_id": [f"r:{i}" for i in range(11)], "prediction": served})
+    plain = select_items(logged, uncertainty, 4, 0.0, seed=0)
+    assert plain["prediction"].tolist() == ["Bag"] * 4
+    spread = select_items(logged, uncertainty, 5, 0.0, seed=0, spread_by=served)
+    assert spread["item_id"].tolist() == ["r:0", "r:8", "r:10", "r:1", "r:9"]
+    assert (spread["why"] == "uncertain").all()
+    with pytest.raises(ValueError, match="spread_by"):
+        select_items(logged, uncertainty, 4, 0.0, seed=0, spread_by=served[:3])

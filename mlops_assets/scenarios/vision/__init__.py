@@ -54,6 +54,7 @@ SPEC = ScenarioSpec(
     labeling=LabelingSpec(
         task_format="image",
         uncertainty=model.uncertainty,
+        spread_by="prediction",
         classes=source.classes(),
         items_per_task=120,
         random_share=0.2,
