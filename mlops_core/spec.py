@@ -160,8 +160,9 @@ class LabelingSpec:
     a drift that pushes the model to one class would otherwise fill a task with that class."""
     classes: tuple[str, ...] = ()
     """What labelers choose from; empty: the classes the model predicted among the items."""
-    min_agreement: float = 0.67
-    """Items whose annotators agree less than this (majority share) go to review."""
+    min_agreement: float = 0.6
+    """Items whose annotators agree less than this (majority share) go to review: two of
+    three agreeing (0.67) is accepted, a 1-1 split (0.5) is not."""
 
 
 @dataclass(frozen=True)
