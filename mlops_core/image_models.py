@@ -95,7 +95,8 @@ def as_bytes(value: Any, row: int) -> bytes:
         return bytes(value)
     if isinstance(value, str):
         try:
-            return base64.b64decode(value, validate=True)
+            # MLflow's own payload helper wraps base64 in lines: whitespace is not data
+            return base64.b64decode("".join(value.split()), validate=True)
         except ValueError:
             raise InputError("invalid_type", f"column 'image' row {row} is not base64") from None
     raise InputError("invalid_type", f"column 'image' row {row} is not an image")
@@ -132,12 +133,12 @@ class ImageClassifier(PythonModel):
         ]
 
     def decode(self, images: list[Any]) -> np.ndarray:
-        from serving.scoring.images import decode
+        from serving.scoring.images import load_pixels
 
         height, width = self.size
         return np.stack(
             [
-                decode(as_bytes(v, i), (height, width), self.mode, MAX_PIXELS, f"row {i}")[0]
+                load_pixels(as_bytes(v, i), (height, width), self.mode, MAX_PIXELS, f"row {i}")
                 for i, v in enumerate(images)
             ]
         ) if images else np.zeros((0, height, width), dtype=np.float32)  # fmt: skip

