@@ -55,13 +55,19 @@ def label_config(task_format: str, classes: list[Any]) -> str:
 
 
 def annotation_label(result: list[dict[str, Any]], classes: list[Any]) -> Any:
-    """The label an annotation's result carries: its choice, or its brush mask as JSON."""
+    """The label an annotation's result carries: its choice, or its brush masks as JSON (one
+    region as Label Studio's value; several, one per nucleus say, as {"regions": [...]})."""
+    brushes = []
     for region in result:
         value = region.get("value", {})
         if value.get("choices"):
             return class_value(value["choices"][0], classes)
         if region.get("type") == "brushlabels":
-            return json.dumps(value, sort_keys=True)  # RLE mask + label, decoded by training
+            brushes.append(value)
+    if len(brushes) == 1:
+        return json.dumps(brushes[0], sort_keys=True)  # RLE mask + label, decoded by training
+    if brushes:
+        return json.dumps({"regions": brushes}, sort_keys=True)
     raise LabelingError(f"an annotation result carries no choice or brush label: {result!r}")
 
 

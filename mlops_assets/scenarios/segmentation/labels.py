@@ -75,6 +75,11 @@ def mask_from_label(label: Any, shape: tuple[int, int]) -> np.ndarray:
             value = json.loads(label)
         except ValueError:
             raise ValueError("the label looks like JSON but does not parse") from None
+    if isinstance(value, Mapping) and isinstance(value.get("regions"), list):
+        if not value["regions"]:
+            raise ValueError("a brush label with no regions draws no mask")
+        masks = [mask_from_label(region, shape) for region in value["regions"]]
+        return np.logical_or.reduce(masks)  # every region the annotator painted
     if isinstance(value, Mapping):
         if value.get("format") != "rle" or not isinstance(value.get("rle"), list):
             raise ValueError(f"a brush label needs format 'rle' and an rle list: {sorted(value)}")

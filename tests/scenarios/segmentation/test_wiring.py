@@ -156,3 +156,16 @@ def test_the_batch_job_pickles_with_the_spec_callables_by_reference(tmp_path):
         model.load, data_assets.batch_tiles, model.batch_predict,
     )  # fmt: skip
     assert "mlops_assets.scenarios.segmentation.data_assets" in back.modules()
+
+
+def test_every_brush_region_of_an_annotation_is_kept():
+    from resources.labeling_studio import annotation_label
+
+    region = {"type": "brushlabels", "value": json.loads(brush(RLE_8X8))}
+    one = annotation_label([region], ["nucleus"])
+    two = annotation_label([region, {"type": "brushlabels", "value": {**region["value"]}}], [])
+    assert json.loads(one)["rle"] == RLE_8X8 and len(json.loads(two)["regions"]) == 2
+    union = labels.mask_from_label(two, (8, 8))
+    np.testing.assert_array_equal(union, labels.mask_from_label(one, (8, 8)))
+    with pytest.raises(ValueError, match="no regions"):
+        labels.mask_from_label(json.dumps({"regions": []}), (8, 8))
