@@ -85,7 +85,7 @@ mlflow-ui: install
 		--default-artifact-root $(MLOPS_HOME)/mlflow/artifacts-dev
 
 ## test: everything CPU and offline, Azurite included; TEST_WORKERS=1 runs it in one process
-TEST_WORKERS ?= 2
+TEST_WORKERS ?= 3
 test: install $(AZURITE)
 	$(VENV)/bin/pytest -q -ra -n $(TEST_WORKERS) --dist loadfile
 
