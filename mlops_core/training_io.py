@@ -88,3 +88,35 @@ def open_pipes():
         context_loader=PipesAzureBlobStorageContextLoader(client=blobs),
         message_writer=PipesAzureBlobStorageMessageWriter(client=blobs),
     )
+
+
+def entry_point_args(argv: list[str], description: str | None, run_name: str) -> Any:
+    """The arguments every training entry point takes: URIs and JSON, never Python objects,
+    so one module runs as a Pipes subprocess, in-process in tests, or as an Azure ML job."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--train-uri", required=True)
+    parser.add_argument("--holdout-uri", required=True)
+    parser.add_argument("--dataset-name", default="", help="dataset version, logged as input")
+    parser.add_argument("--tracking-uri", required=True)
+    parser.add_argument("--experiment-id", required=True)
+    parser.add_argument("--run-name", default=run_name)
+    parser.add_argument("--params", default="{}", help="hyperparameters as JSON")
+    parser.add_argument("--tags", default="{}", help="MLflow run tags as JSON (lineage)")
+    return parser.parse_args(argv)
+
+
+def pipes_metadata(result: dict[str, Any]) -> dict[str, Any]:
+    """Pipes metadata must be JSON scalars or dicts; keep it flat where it can be."""
+    return {
+        k: ({"raw_value": v, "type": "json"} if isinstance(v, dict) else v)
+        for k, v in result.items()
+    }
+
+
+def report_through_pipes(run: Any, argv: list[str]) -> None:
+    """An entry point's `main`: run it and report the result as the asset's materialization."""
+    with open_pipes() as pipes:
+        result = run(argv)
+        pipes.report_asset_materialization(metadata=pipes_metadata(result))

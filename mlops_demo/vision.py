@@ -48,18 +48,16 @@ def meta(result, artifact: str) -> dict:
     return {}
 
 
-def send_images(res: dict, spec, day: str, per_request: int = 10) -> int:
-    """A day's new images to the production endpoint as a client sends them, filed by day."""
+def send_images(res: dict, spec, frame, day: str, per_request: int = 10) -> int:
+    """A day's new images (`frame`, as landed) to the production endpoint as a client sends
+    them (the spec's codec), filed by that day; returns the number of requests."""
     import httpx
-
-    from mlops_assets.scenarios.vision.data_assets import raw_path
 
     endpoints = res["endpoints"]
     uri = endpoints.get(spec.online_endpoint).scoring_uri
     keys = endpoints.get_keys(spec.online_endpoint)
-    frame = res["lake"].read_parquet(raw_path(day))
     sent = 0
-    with httpx.Client(timeout=30) as client:
+    with httpx.Client(timeout=60) as client:
         for start in range(0, len(frame), per_request):
             batch = spec.codec.request_batch(frame.iloc[start : start + per_request])
             client.post(
@@ -77,7 +75,7 @@ def run_vision_loop(
     defs: dg.Definitions, instance, res: dict, caller, step: int, training: dict | None = None
 ) -> VisionOutcome:
     from mlops_assets.scenarios.vision import SPEC
-    from mlops_assets.scenarios.vision.data_assets import FIRST_DAY, LAST_DAY
+    from mlops_assets.scenarios.vision.data_assets import FIRST_DAY, LAST_DAY, raw_path
     from mlops_core.governance.decisions import record_decision
     from mlops_demo.annotate import annotate_open_tasks
 
@@ -105,7 +103,10 @@ def run_vision_loop(
 
     print(f"{step + 1}. vision: images of {CLEAN_DAY} and of {DRIFT_DAY} (simulated washed-out "
           "camera) to the online endpoint; monitoring")  # fmt: skip
-    sent = sum(send_images(res, SPEC, day) for day in (CLEAN_DAY, DRIFT_DAY))
+    sent = sum(
+        send_images(res, SPEC, res["lake"].read_parquet(raw_path(day)), day)
+        for day in (CLEAN_DAY, DRIFT_DAY)
+    )
     drift = {}
     for day in (CLEAN_DAY, DRIFT_DAY):
         run = run_job(defs, "vision_monitoring_job", instance, partition_key=day)

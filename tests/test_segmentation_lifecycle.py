@@ -11,8 +11,6 @@ worker pool scores a day of tiles with masks.
 
 from __future__ import annotations
 
-import uuid
-
 import dagster as dg
 import pytest
 
@@ -24,7 +22,7 @@ from mlops_core.governance.decisions import record_decision
 from mlops_core.naming import drift_sensor_name, labeling_job_name
 from mlops_demo.demo_policy import bind_demo_policy
 from mlops_demo.runs import run_job, tick
-from mlops_demo.vision import day_range
+from mlops_demo.vision import day_range, send_images
 from resources.compute import InProcessCompute
 from resources.env import local_resources
 from tests.conftest import stop_endpoints
@@ -36,27 +34,9 @@ TRAINING = {"segmentation__candidate_model": {"config": {"hyperparameters": TINY
 ONE_WORKER = {"segmentation__batch_predictions": {"config": {"max_concurrency_per_instance": 1}}}
 
 
-def send_tiles(res: dict, day: str, per_request: int = 8) -> int:
-    """A day's new tiles to the production endpoint as a client sends them, filed by day."""
-    import httpx
-
-    endpoints = res["endpoints"]
-    uri = endpoints.get(SPEC.online_endpoint).scoring_uri
-    keys = endpoints.get_keys(SPEC.online_endpoint)
-    frame = res["lake"].read_parquet(raw_path(day))
-    sent = 0
-    with httpx.Client(timeout=60) as client:
-        for start in range(0, len(frame), per_request):
-            batch = SPEC.codec.request_batch(frame.iloc[start : start + per_request])
-            client.post(
-                uri,
-                json=SPEC.codec.payload(batch),
-                headers={"Authorization": f"Bearer {keys['primary']}",
-                         "x-request-id": uuid.uuid4().hex, "x-mlops-event-date": day,
-                         "x-mlops-replay-key": keys["replay"]},
-            ).raise_for_status()  # fmt: skip
-            sent += 1
-    return sent
+def send_tiles(res: dict, day: str) -> int:
+    """A day's new tiles to the production endpoint, as the demo sends vision's images."""
+    return send_images(res, SPEC, res["lake"].read_parquet(raw_path(day)), day, per_request=8)
 
 
 @pytest.fixture(scope="module")

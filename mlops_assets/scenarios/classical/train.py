@@ -10,7 +10,6 @@ with signature and input example, plots) and reports the run back.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -32,24 +31,16 @@ from mlops_assets.scenarios.classical.model import (
 )
 from mlops_core.monitoring.drift import build_reference
 from mlops_core.training_io import (
+    entry_point_args,
     figure_png_b64,
-    open_pipes,
     read_frame,
+    report_through_pipes,
     tracking_run,
 )
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--train-uri", required=True)
-    parser.add_argument("--holdout-uri", required=True)
-    parser.add_argument("--dataset-name", default="", help="dataset version, logged as input")
-    parser.add_argument("--tracking-uri", required=True)
-    parser.add_argument("--experiment-id", required=True)
-    parser.add_argument("--run-name", default="classical-train")
-    parser.add_argument("--params", default="{}", help="hyperparameters as JSON")
-    parser.add_argument("--tags", default="{}", help="MLflow run tags as JSON (lineage)")
-    return parser.parse_args(argv)
+def parse_args(argv: list[str]) -> Any:
+    return entry_point_args(argv, __doc__, "classical-train")
 
 
 def _plots(model, holdout: pd.DataFrame):
@@ -132,17 +123,7 @@ def run(argv: list[str]) -> dict[str, Any]:
 
 
 def main() -> None:
-    with open_pipes() as pipes:
-        result = run(sys.argv[1:])
-        pipes.report_asset_materialization(metadata=pipes_metadata(result))
-
-
-def pipes_metadata(result: dict[str, Any]) -> dict[str, Any]:
-    """Pipes metadata must be JSON scalars or dicts; keep it flat where it can be."""
-    return {
-        k: ({"raw_value": v, "type": "json"} if isinstance(v, dict) else v)
-        for k, v in result.items()
-    }
+    report_through_pipes(run, sys.argv[1:])
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ import dagster as dg
 from mlops_assets import naming
 from mlops_assets.handoff import upstream_result
 from mlops_assets.monitoring.inference_log import scored_image_path
-from mlops_assets.partitions import partition_days
+from mlops_assets.scenarios.landing import land_days
 from mlops_core.datasets import write_version
 from mlops_core.results import DatasetVersion
 from resources.lake import DataLake
@@ -74,26 +74,7 @@ def day_tiles(day: str) -> "tuple[pd.DataFrame, pd.DataFrame]":
 )
 def raw_tiles(context: dg.AssetExecutionContext, lake: DataLake) -> dg.MaterializeResult:
     """New microscopy tiles arriving that day (PNG bytes by content digest), unlabeled (daily)."""
-    from mlops_assets.scenarios.vision.sheets import contact_sheet
-
-    days, tiles, drifted = partition_days(context), 0, []
-    for day in days:
-        raw, truth = day_tiles(day)
-        if raw.empty:
-            raise dg.Failure(f"no tiles for {day}: the source image gave none")
-        lake.write_parquet(truth_path(day), truth)
-        lake.write_parquet(raw_path(day), raw)
-        tiles += len(raw)
-        drifted += [day] if bool(truth["drifted"].iloc[0]) else []
-    return dg.MaterializeResult(
-        metadata={
-            "tiles": tiles,
-            "partitions": len(days),
-            "drifted_days": dg.MetadataValue.json(drifted),
-            "path": dg.MetadataValue.path(lake.uri(raw_path(days[-1]))),
-            "sample": dg.MetadataValue.md(contact_sheet(raw["image"].head(16).tolist())),
-        }
-    )
+    return land_days(context, lake, day_tiles, raw_path, truth_path, "image", "tiles")
 
 
 def batch_tiles(lake: DataLake, day: str) -> "pd.DataFrame":

@@ -20,7 +20,7 @@ import dagster as dg
 from mlops_assets import naming
 from mlops_assets.handoff import upstream_result
 from mlops_assets.monitoring.inference_log import scored_image_path
-from mlops_assets.partitions import partition_days
+from mlops_assets.scenarios.landing import land_days
 from mlops_core.datasets import write_version
 from mlops_core.results import DatasetVersion
 from resources.lake import DataLake
@@ -86,26 +86,7 @@ def day_images(day: str) -> "tuple[pd.DataFrame, pd.DataFrame]":
 )
 def raw_images(context: dg.AssetExecutionContext, lake: DataLake) -> dg.MaterializeResult:
     """New images arriving that day (PNG bytes by content digest), unlabeled (daily)."""
-    from mlops_assets.scenarios.vision.sheets import contact_sheet
-
-    days, images, drifted = partition_days(context), 0, []
-    for day in days:
-        raw, truth = day_images(day)
-        if raw.empty:
-            raise dg.Failure(f"no images for {day}: the source has fewer than one day of images")
-        lake.write_parquet(truth_path(day), truth)
-        lake.write_parquet(raw_path(day), raw)
-        images += len(raw)
-        drifted += [day] if bool(truth["drifted"].iloc[0]) else []
-    return dg.MaterializeResult(
-        metadata={
-            "images": images,
-            "partitions": len(days),
-            "drifted_days": dg.MetadataValue.json(drifted),
-            "path": dg.MetadataValue.path(lake.uri(raw_path(days[-1]))),
-            "sample": dg.MetadataValue.md(contact_sheet(raw["png"].head(16).tolist())),
-        }
-    )
+    return land_days(context, lake, day_images, raw_path, truth_path, "png", "images")
 
 
 def batch_images(lake: DataLake, day: str) -> "pd.DataFrame":

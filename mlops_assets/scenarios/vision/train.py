@@ -16,10 +16,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from mlops_assets.scenarios.classical.train import parse_args, pipes_metadata
 from mlops_assets.scenarios.vision import model as vision
 from mlops_assets.scenarios.vision.source import load
-from mlops_core.training_io import figure_png_b64, open_pipes, read_frame, tracking_run
+from mlops_core.training_io import (
+    entry_point_args,
+    figure_png_b64,
+    read_frame,
+    report_through_pipes,
+    tracking_run,
+)
 
 STATS = ("width", "height", "brightness", "contrast", "sharpness")
 
@@ -67,7 +72,7 @@ def run(argv: list[str]) -> dict[str, Any]:
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     image_models.quiet_pyfunc_notices()
-    args = parse_args(argv)
+    args = entry_point_args(argv, __doc__, "vision-train")
     params = {**vision.DEFAULT_PARAMS, **json.loads(args.params)}
     train, holdout = read_frame(args.train_uri), read_frame(args.holdout_uri)
     classes = list(load("test").classes)
@@ -125,9 +130,7 @@ def run(argv: list[str]) -> dict[str, Any]:
 
 
 def main() -> None:
-    with open_pipes() as pipes:
-        result = run(sys.argv[1:])
-        pipes.report_asset_materialization(metadata=pipes_metadata(result))
+    report_through_pipes(run, sys.argv[1:])
 
 
 if __name__ == "__main__":

@@ -1,0 +1,50 @@
+"""Landing simulated new images by day, their held truth apart (vision and segmentation).
+
+Each day's items go to the lake as PNG bytes by content digest; the truth (a class, a
+mask) goes to a separate file that only simulated annotators read, as a person labeling
+the image would know it. A partition range lands in one run.
+"""
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import dagster as dg
+
+from mlops_assets.partitions import partition_days
+from resources.lake import DataLake
+
+if TYPE_CHECKING:  # imported where used, so loading the code location stays light
+    import pandas as pd
+
+
+def land_days(
+    context: dg.AssetExecutionContext,
+    lake: DataLake,
+    make_day: Callable[[str], "tuple[pd.DataFrame, pd.DataFrame]"],
+    raw_path: Callable[[str], str],
+    truth_path: Callable[[str], str],
+    image_column: str,
+    noun: str,
+) -> dg.MaterializeResult:
+    """Write each day of the run's range (items, held truth) and describe them for the UI."""
+    from mlops_assets.scenarios.vision.sheets import contact_sheet
+
+    days, count, drifted, raw = partition_days(context), 0, [], None
+    for day in days:
+        raw, truth = make_day(day)
+        if raw.empty:
+            raise dg.Failure(f"no {noun} for {day}: the source has none for that day")
+        lake.write_parquet(truth_path(day), truth)
+        lake.write_parquet(raw_path(day), raw)
+        count += len(raw)
+        drifted += [day] if bool(truth["drifted"].iloc[0]) else []
+    assert raw is not None  # partition_days never returns an empty range
+    return dg.MaterializeResult(
+        metadata={
+            noun: count,
+            "partitions": len(days),
+            "drifted_days": dg.MetadataValue.json(drifted),
+            "path": dg.MetadataValue.path(lake.uri(raw_path(days[-1]))),
+            "sample": dg.MetadataValue.md(contact_sheet(raw[image_column].head(16).tolist())),
+        }
+    )
