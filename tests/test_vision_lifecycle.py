@@ -103,3 +103,14 @@ def test_performance_on_the_drifted_day_is_measured_on_accepted_human_labels(loo
     labeled = metadata(outcome.runs["retrain"], "labeled_set")
     assert 0 < after["labeled_rows"] <= labeled["items"]  # accepted labels of that day only
     assert after["accuracy"] < after["holdout_value"]  # the washed-out images hurt
+
+
+def test_a_log_line_cannot_name_a_path_instead_of_an_image(tmp_path):
+    from mlops_assets.monitoring.inference_log import collect_images
+    from resources.lake import LocalLake
+
+    (tmp_path / "secret").write_text("not an image")
+    lake = LocalLake(root=str(tmp_path / "lake"))
+    with pytest.raises(dg.Failure, match="names an image badly"):
+        collect_images(lake, SPEC.name, str(tmp_path / "log"), ["sha256:../../secret"])
+    assert not (tmp_path / "lake").exists() or not list((tmp_path / "lake").rglob("*"))

@@ -57,8 +57,14 @@ def flatten_records(records: list[dict], codec: ServingCodec) -> "pd.DataFrame":
 
 
 def scored_image_path(scenario: str, digest: str) -> str:
-    """Where the lake keeps a scored image's bytes: by content, stored once."""
-    return f"monitoring/{scenario}/images/{digest.removeprefix('sha256:')}"
+    """Where the lake keeps a scored image's bytes: by content, stored once. A reference
+    that is not `sha256:<hex>` is refused (a log line must not name a path)."""
+    from mlops_core.labeling import image_path
+
+    try:
+        return image_path(scenario, digest)
+    except ValueError as err:
+        raise dg.Failure(f"the inference log names an image badly: {err}") from err
 
 
 def collect_images(lake: DataLake, scenario: str, log_dir: str, digests: list[str]) -> int:
@@ -68,10 +74,10 @@ def collect_images(lake: DataLake, scenario: str, log_dir: str, digests: list[st
 
     new = 0
     for digest in dict.fromkeys(digests):
-        target = scored_image_path(scenario, digest)
+        target = scored_image_path(scenario, digest)  # checks the reference first
         if lake.exists(target):
             continue
-        source = Path(log_dir) / "images" / digest.removeprefix("sha256:")
+        source = Path(log_dir) / "images" / target.rsplit("/", 1)[-1]
         if not source.exists():
             raise dg.Failure(f"the inference log names image {digest} but {source} is missing")
         lake.write_bytes(target, source.read_bytes())
