@@ -26,11 +26,14 @@ from mlops_demo.vision import day_range, send_images
 from resources.compute import InProcessCompute
 from resources.env import local_resources
 from tests.conftest import stop_endpoints
-from tests.helpers import defs_with, metadata
+from tests.helpers import LOADED_MACHINE_SLO, defs_with, metadata
 
 CLEAN_DAY, DRIFT_DAY = "2024-07-03", "2024-07-08"
 TINY = {"epochs": 4, "base_channels": 4, "max_train_tiles": 48}
-TRAINING = {"segmentation__candidate_model": {"config": {"hyperparameters": TINY}}}
+TRAINING = {
+    "segmentation__candidate_model": {"config": {"hyperparameters": TINY}},
+    "segmentation__staging_deployment": LOADED_MACHINE_SLO,
+}
 ONE_WORKER = {"segmentation__batch_predictions": {"config": {"max_concurrency_per_instance": 1}}}
 
 

@@ -22,11 +22,12 @@ from mlops_demo.vision import CLEAN_DAY, DRIFT_DAY, run_vision_loop
 from resources.compute import InProcessCompute
 from resources.env import local_resources
 from tests.conftest import stop_endpoints
-from tests.helpers import defs_with, metadata
+from tests.helpers import LOADED_MACHINE_SLO, defs_with, metadata
 
 SMALL = {
     "vision__training_set": {"config": {"base_images": 3000, "holdout_images": 600}},
     "vision__candidate_model": {"config": {"hyperparameters": {"epochs": 2}}},
+    "vision__staging_deployment": LOADED_MACHINE_SLO,
 }
 
 
@@ -83,7 +84,9 @@ def test_drift_requests_labeling_and_never_a_retrain(loop):
 def test_new_labels_build_a_labeled_set_and_a_challenger_waiting_for_approval(loop):
     res, _, outcome = loop
     retrain = outcome.runs["retrain"]
-    assert retrain is not None and retrain.success
+    assert retrain is not None
+    failed = [c.check_name for c in retrain.get_asset_check_evaluations() if not c.passed]
+    assert retrain.success, (failed, metadata(retrain, "model_evaluation").get("reason"))
     labeled = metadata(retrain, "labeled_set")
     assert labeled["annotators"] == 2 and labeled["items"] > 0
     training = metadata(retrain, "training_set")
