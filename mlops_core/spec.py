@@ -78,6 +78,9 @@ class ModelSpec:
     default_params: Mapping[str, float] = field(default_factory=dict)
     pool: str | None = None
     """Dagster concurrency pool for training (e.g. `gpu`); None runs anywhere."""
+    families: tuple[str, ...] = ()
+    """Model families the entry point trains (`params["family"]`; the first is the
+    default): a gate then compares across families (NLP: a transformer vs TF-IDF)."""
 
     def better_or_close(self, challenger: float, champion: float, tolerance: float) -> bool:
         """True when the challenger is not worse than the champion by more than `tolerance`."""

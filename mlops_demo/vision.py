@@ -25,7 +25,7 @@ TRAINING = {"vision__training_set": {"config": {"base_images": 10_000, "holdout_
 
 
 @dataclass
-class VisionOutcome:
+class LoopOutcome:
     ok: bool = False
     lines: list[tuple[str, str]] = field(default_factory=list)
     runs: dict[str, Any] = field(default_factory=dict)
@@ -48,9 +48,9 @@ def meta(result, artifact: str) -> dict:
     return {}
 
 
-def send_images(res: dict, spec, frame, day: str, per_request: int = 10) -> int:
-    """A day's new images (`frame`, as landed) to the production endpoint as a client sends
-    them (the spec's codec), filed by that day; returns the number of requests."""
+def send_items(res: dict, spec, frame, day: str, per_request: int = 10) -> int:
+    """A day's new items (`frame`, as landed: images or texts) to the production endpoint as
+    a client sends them (the spec's codec), filed by that day; returns the number of requests."""
     import httpx
 
     endpoints = res["endpoints"]
@@ -73,13 +73,13 @@ def send_images(res: dict, spec, frame, day: str, per_request: int = 10) -> int:
 
 def run_vision_loop(
     defs: dg.Definitions, instance, res: dict, caller, step: int, training: dict | None = None
-) -> VisionOutcome:
+) -> LoopOutcome:
     from mlops_assets.scenarios.vision import SPEC
     from mlops_assets.scenarios.vision.data_assets import FIRST_DAY, LAST_DAY, raw_path
     from mlops_core.governance.decisions import record_decision
     from mlops_demo.annotate import annotate_open_tasks
 
-    out = VisionOutcome()
+    out = LoopOutcome()
     print(f"{step}. vision: land new images {FIRST_DAY}..{LAST_DAY}, train the CNN, gate, stage")
     data = run_job(defs, "vision_data_job", instance, tags=day_range(FIRST_DAY, LAST_DAY))
     ops = training or TRAINING
@@ -104,7 +104,7 @@ def run_vision_loop(
     print(f"{step + 1}. vision: images of {CLEAN_DAY} and of {DRIFT_DAY} (simulated washed-out "
           "camera) to the online endpoint; monitoring")  # fmt: skip
     sent = sum(
-        send_images(res, SPEC, res["lake"].read_parquet(raw_path(day)), day)
+        send_items(res, SPEC, res["lake"].read_parquet(raw_path(day)), day)
         for day in (CLEAN_DAY, DRIFT_DAY)
     )
     drift = {}

@@ -22,7 +22,7 @@ from mlops_core.governance.decisions import record_decision
 from mlops_core.naming import drift_sensor_name, labeling_job_name
 from mlops_demo.demo_policy import bind_demo_policy
 from mlops_demo.runs import run_job, tick
-from mlops_demo.vision import day_range, send_images
+from mlops_demo.vision import day_range, send_items
 from resources.compute import InProcessCompute
 from resources.env import local_resources
 from tests.conftest import stop_endpoints
@@ -39,7 +39,7 @@ ONE_WORKER = {"segmentation__batch_predictions": {"config": {"max_concurrency_pe
 
 def send_tiles(res: dict, day: str) -> int:
     """A day's new tiles to the production endpoint, as the demo sends vision's images."""
-    return send_images(res, SPEC, res["lake"].read_parquet(raw_path(day)), day, per_request=8)
+    return send_items(res, SPEC, res["lake"].read_parquet(raw_path(day)), day, per_request=8)
 
 
 @pytest.fixture(scope="module")

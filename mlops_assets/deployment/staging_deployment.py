@@ -4,7 +4,10 @@
 staging endpoint and runs four blocking checks against the live server:
 smoke (same predictions as in-process), latency under a bounded concurrent
 load (p99 below the SLO), the bad-input suite (4xx only, still serving) and
-the package allowlist on the model's environment. It stages the version this
+the package allowlist on the model's environment. Where the training set holds
+human-labeled production items (vision, NLP), the candidate was retrained on them, and
+staging also scores the endpoint's answers on their held-out share
+(`mlops_core.production_check`); the result records both. It stages the version this
 run registered (by run id), or the `challenger` when launched alone. Requests
 come from the holdout of the version's own dataset, encoded by the scenario's
 serving codec; bad inputs are the codec's. The outcome is a `StagingResult`
@@ -27,6 +30,7 @@ from mlops_assets.handoff import materialized_in_run
 from mlops_core import probes as checks
 from mlops_core.governance.policy import Policy, StagingMinimums
 from mlops_core.governance.trust import AlreadyRecorded, PolicyOverrideRefused
+from mlops_core.production_check import score_labeled_production
 from mlops_core.results import RegisteredVersion, StagingResult
 from mlops_core.spec import ScenarioSpec
 from resources.approvals_store import ApprovalStore
@@ -65,6 +69,20 @@ def probe_deployment(
         requests=requests, concurrency=concurrency,
     )  # fmt: skip
     return smoke, load
+
+
+def production_note(production, trained_on: str) -> dict:
+    """What staging measured on labeled production items, in one sentence for the UI."""
+    if production is None:
+        return {}
+    failed = f"; {production.failed_requests} requests failed" if production.failed_requests else ""
+    return {
+        "production_check": dg.MetadataValue.md(
+            f"{production.metric} {production.value:.3f} from the staging endpoint's answers on "
+            f"{production.rows} held-out human-labeled production items (trained on "
+            f"`{trained_on}`){failed}"
+        )
+    }
 
 
 class StagingConfig(dg.Config):
@@ -120,6 +138,9 @@ def build_staging_deployment(spec: ScenarioSpec) -> dg.AssetsDefinition:
             config.load_requests, config.load_concurrency,
         )  # fmt: skip
         bad = checks.bad_input_suite(base, key_, "blue", spec.codec.bad_inputs(frame))
+        dataset_root = tags.get("mlops.dataset_root", "")
+        holdout = spec.data.read_split(lake, f"{dataset_root}/holdout.parquet")
+        production = score_labeled_production(spec, holdout, base, key_, "blue")
         violations = checks.package_violations(model_dir, checks.load_allowlist())
 
         target = f"{spec.model_name}:{version}"
@@ -157,6 +178,9 @@ def build_staging_deployment(spec: ScenarioSpec) -> dg.AssetsDefinition:
             p50_ms=load["p50_ms"],
             p99_ms=load["p99_ms"],
             rps=load["rps"],
+            trained_on=tags.get("mlops.partition_range", ""),
+            production_rows=production.rows if production else 0,
+            production_score=production.value if production else float("nan"),
         )
         record_staging(context, approvals, result)
         results = [
@@ -189,6 +213,7 @@ def build_staging_deployment(spec: ScenarioSpec) -> dg.AssetsDefinition:
         return dg.MaterializeResult(
             metadata={
                 **result.to_metadata(),
+                **production_note(production, result.trained_on),
                 "endpoint": spec.staging_endpoint,
                 "scoring_uri": dg.MetadataValue.url(info.scoring_uri),
             },

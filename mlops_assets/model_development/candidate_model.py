@@ -27,6 +27,20 @@ from resources.registry import ModelRegistry
 
 class TrainConfig(dg.Config):
     hyperparameters: dict[str, float] = {}
+    family: str = ""
+    """Model family for scenarios with several (NLP: `bert` or `tfidf`); empty: the first."""
+
+
+def model_params(spec: ScenarioSpec, config: TrainConfig) -> dict:
+    """The entry point's params: defaults, the run's hyperparameters, and the family."""
+    families = spec.model.families
+    if config.family and config.family not in families:
+        raise dg.Failure(
+            f"{spec.name} has no model family {config.family!r}; "
+            f"choose one of {list(families) or 'none (leave family empty)'}"
+        )
+    family = {"family": config.family or families[0]} if families else {}
+    return {**spec.model.default_params, **config.hyperparameters, **family}
 
 
 def png_markdown(title: str, png_b64: str) -> str:
@@ -75,9 +89,9 @@ def build_candidate_model(spec: ScenarioSpec) -> dg.AssetsDefinition:
             announce_loopback(context.run.tags, notifier, spec.model_name)
         except NotificationError as err:
             context.log.warning(f"loopback notice not delivered (kept in the outbox): {err}")
+        params = model_params(spec, config)  # a wrong family fails before any work
         dataset = upstream_result(context, training_key, DatasetVersion)
         experiment_id = registry.ensure_experiment(spec.model_name, "dev")
-        params = {**spec.model.default_params, **config.hyperparameters}
         argv = [
             "--train-uri", lake.uri(dataset.path("train")),
             "--holdout-uri", lake.uri(dataset.path("holdout")),

@@ -1,8 +1,9 @@
-"""Landing simulated new images by day, their held truth apart (vision and segmentation).
+"""Landing simulated new items by day, their held truth apart (vision, segmentation, NLP).
 
-Each day's items go to the lake as PNG bytes by content digest; the truth (a class, a
-mask) goes to a separate file that only simulated annotators read, as a person labeling
-the image would know it. A partition range lands in one run.
+Each day's items go to the lake (images as PNG bytes by content digest, texts as
+strings); the truth (a class, a mask) goes to a separate file that only simulated
+annotators read, as a person labeling the item would know it. A partition range
+lands in one run.
 """
 
 from collections.abc import Callable
@@ -25,8 +26,11 @@ def land_days(
     truth_path: Callable[[str], str],
     image_column: str,
     noun: str,
+    preview: Callable[["pd.DataFrame"], str] | None = None,
 ) -> dg.MaterializeResult:
-    """Write each day of the run's range (items, held truth) and describe them for the UI."""
+    """Write each day of the run's range (items, held truth) and describe them for the UI;
+    `preview` renders the last day's sample as markdown (default: a contact sheet of
+    `image_column`'s first 16 images)."""
     from mlops_assets.scenarios.vision.sheets import contact_sheet
 
     days, count, drifted, raw = partition_days(context), 0, [], None
@@ -45,6 +49,8 @@ def land_days(
             "partitions": len(days),
             "drifted_days": dg.MetadataValue.json(drifted),
             "path": dg.MetadataValue.path(lake.uri(raw_path(days[-1]))),
-            "sample": dg.MetadataValue.md(contact_sheet(raw[image_column].head(16).tolist())),
+            "sample": dg.MetadataValue.md(
+                preview(raw) if preview else contact_sheet(raw[image_column].head(16).tolist())
+            ),
         }
     )
