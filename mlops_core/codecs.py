@@ -3,7 +3,8 @@
 The tabular codec speaks Azure ML's `{"input_data": {"columns", "index", "data"}}`;
 an image or text codec (vision, NLP) fills the same `ServingCodec` fields with
 base64 images or strings, and the generic staging, monitoring and labeling
-stages use whichever the spec carries.
+stages use whichever the spec carries. A text request logs its truncated texts with their
+statistics (`serving.scoring.text_model`), never anything beyond the model's `max_chars`.
 """
 
 from __future__ import annotations
@@ -116,4 +117,52 @@ def segmentation_codec(request_frame: Callable[[pd.DataFrame], pd.DataFrame]) ->
         log_rows=image_rows,
         bad_inputs=image_bad_inputs,
         log_outputs=mask_outputs,
+    )
+
+
+def text_rows(inputs: dict[str, Any]) -> pd.DataFrame:
+    """A logged text request: the truncated text, its length as sent (`chars`) and the model's
+    monitoring values (`tokens`, `oov_rate`, `emb_*`) per text."""
+    return tabular_rows(inputs)
+
+
+TOO_MANY_TEXTS = 10_000  # over any text model's max_texts (default 256), and ~60 kB of body
+
+
+def text_bad_inputs(frame: pd.DataFrame) -> dict[str, tuple[bytes, str]]:
+    """Named client mistakes for a `text` column; each must get a 4xx, never a 5xx."""
+    import json
+
+    good = str(frame["text"].iloc[0])
+
+    def body(*cells: Any, column: str = "text") -> bytes:
+        return json.dumps(
+            {"input_data": {"columns": [column], "data": [[c] for c in cells]}}
+        ).encode()
+
+    js = "application/json"
+    return {
+        "null_cell": (body(good, None), js),
+        "number_cell": (body(42), js),
+        "bool_cell": (body(True), js),
+        "object_cell": (body({"text": good}), js),
+        "list_cell": (body([good]), js),
+        "missing_column": (body(good, column="review"), js),
+        # raw bytes that are no UTF-8, inside an otherwise valid JSON string
+        "invalid_utf8": (b'{"input_data": {"columns": ["text"], "data": [["bad \xff\xfe"]]}}', js),
+        "malformed_json": (b'{"input_data": {"columns": [', js),
+        "huge_body": (b'{"input_data": {"data": [' + b"1," * (3 << 20) + b"1]}}", js),
+        "too_many_texts": (body(*["x"] * TOO_MANY_TEXTS), js),
+    }
+
+
+def text_codec(request_frame: Callable[[pd.DataFrame], pd.DataFrame]) -> ServingCodec:
+    """Strings in a `text` column; answers are {label, probability} per text."""
+    return ServingCodec(
+        kind="text",
+        request_batch=request_frame,
+        payload=azureml_payload,
+        log_rows=text_rows,
+        bad_inputs=text_bad_inputs,
+        log_outputs=label_outputs,
     )

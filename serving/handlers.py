@@ -15,6 +15,11 @@ writer stores the distinct bytes under `images/` before the row (`serving.collec
 the answer still waits for both to be durable. A mirror deployment with the same image
 spec reuses the live request's decoded pixels; one with another spec decodes its own.
 
+Text models (`serving.scoring.text_model`): the model answers each text with its
+monitoring values (tokens, oov_rate, emb_*) in the same call; the client gets the
+answers only, the log row's `inputs` the truncated texts with `chars` and those values.
+A mirror logs its own model's values, so it always builds its own `inputs`.
+
 Every answer names what served it: `azureml-model-deployment` (as Azure ML does) and
 `x-mlops-model` (model name and registry version, `serving.labels`).
 
@@ -46,6 +51,7 @@ from serving.replay import event_date as replay_date
 from serving.runtime import Deployment, Runtime
 from serving.scoring.errors import InputError
 from serving.scoring.model import PROBABILITIES
+from serving.scoring.text_model import TextBatch, split_scores
 from serving.state import ServerState
 
 Format = Literal["azureml", "mlflow"]
@@ -94,10 +100,17 @@ async def _mirror(
     model, table = deployment.model, parsed.table
     received, started = time.time(), time.perf_counter()
     outputs, error, status = None, None, 200
-    # What the live row logged (never image bytes), unless this copy decodes its own images.
+    # What the live row logged (never image bytes), unless this copy decodes its own images
+    # or scores texts (its own model's monitoring values).
     inputs, blobs = parsed.log_inputs(), None
+    texts: TextBatch | None = None  # set for a text model: its own log columns
     try:
-        if model.image is None:
+        if model.text is not None:  # truncation follows this model's max_chars
+            texts = parsed.texts
+            if texts is None or texts.spec != model.text:
+                texts = model.decode_texts(table)
+            arrays, inputs = {model.text.column: texts.array}, texts.log(None)
+        elif model.image is None:
             arrays = model.schema.to_arrays(table)
         else:
             images = parsed.images
@@ -106,6 +119,9 @@ async def _mirror(
                 images = await loop.run_in_executor(state.decoder, model.decode_images, table)
             arrays, inputs, blobs = {model.image.column: images.pixels}, images.log, images.blobs
         outputs = await deployment.batcher.predict(arrays, table.nrows)
+        if texts is not None:
+            outputs, monitor = split_scores(outputs)
+            inputs = texts.log(monitor)
     except InputError as exc:
         status, error = 400, exc.message
     except ModelError as exc:
@@ -170,12 +186,16 @@ async def score(request: Request, state: ServerState, fmt: Format) -> Response:
             state.spawn(_mirror(state, runtime, name, parsed, request_id, event_date))
 
     outputs, answer, error, status = None, None, None, 200
+    monitor = None  # a text model's monitoring values, for the log only
     try:
         answer = outputs = await deployment.batcher.predict(
             parsed.arrays, table.nrows, parsed.output
         )
     except ModelError as exc:
         status, error = 500, str(exc)
+    if parsed.texts is not None and outputs is not None:
+        answer, monitor = split_scores(outputs)
+        outputs = answer
     result: dict[str, Any] = {"status": status, "outputs": outputs, "error": error}
     if parsed.output == PROBABILITIES and outputs is not None:
         result["outputs"] = [label for label, _ in outputs]  # monitoring reads the labels
@@ -183,7 +203,7 @@ async def score(request: Request, state: ServerState, fmt: Format) -> Response:
     if parsed.ignored:
         result["ignored_columns"] = parsed.ignored
     result["latency_ms"] = round((time.perf_counter() - started) * 1000, 3)
-    inputs = parsed.log_inputs()
+    inputs = parsed.log_inputs(monitor)
     day, line = _row(runtime, deployment, request_id, received, result, inputs, False, event_date)
     try:
         await runtime.writer.append(day, line, parsed.images.blobs if parsed.images else None)

@@ -15,6 +15,11 @@ decoding run on the `decoder` executor, never on the event loop (an image's deco
 follows the pixels it declares, not its encoded size); the request then carries pixels
 for the model, and digests, statistics and bytes for the inference log.
 
+Text models (`serving.scoring.text_model`): the texts are checked and truncated to the
+model's `max_chars` inline (a type check, a length and a slice per text, at most
+`max_texts` of them). The log's `inputs` for a text request need the monitoring values
+the model returns with its answers, so `ParsedRequest.log_inputs(monitor)` takes them.
+
 Output: `predictions` (the model's `predict`, the default) or `probabilities` (one object
 per row mapping each class to its probability, what a DataFrame-returning MLflow model
 answers), chosen with `params: {"output": "probabilities"}` in the JSON body (MLflow's and
@@ -38,6 +43,7 @@ from serving.scoring.errors import InputError
 from serving.scoring.image_model import ImageBatch
 from serving.scoring.model import OUTPUTS, PREDICTIONS, PROBABILITIES, Arrays
 from serving.scoring.parsing import Table, parse_azureml, parse_mlflow
+from serving.scoring.text_model import TextBatch
 from serving.settings import ServingSettings
 
 IGNORED_HEADER = "x-mlops-ignored-columns"
@@ -53,12 +59,17 @@ class ParsedRequest:
     output: str
     ignored: list[str]
     images: ImageBatch | None = None  # an image model's request, decoded
+    texts: TextBatch | None = None  # a text model's request, checked and truncated
 
     def headers(self) -> dict[str, str]:
         return {IGNORED_HEADER: names_header(self.ignored)} if self.ignored else {}
 
-    def log_inputs(self) -> dict[str, Any]:
-        """The inference log's `inputs`: the columns as sent, or image digests and stats."""
+    def log_inputs(self, monitor: list[tuple[Any, ...]] | None = None) -> dict[str, Any]:
+        """The inference log's `inputs`: the columns as sent, image digests and stats, or
+        texts as scored with their length and `monitor` (a text model's monitoring values
+        per text, `text_model.split_scores`; None: the model gave none)."""
+        if self.texts is not None:
+            return self.texts.log(monitor)
         if self.images is not None:
             return self.images.log
         return table_inputs(self.table)
@@ -116,6 +127,9 @@ async def read_request(
     if ignored:
         table = table.drop(ignored)
     model = deployment.model
+    if model.text is not None:
+        texts = model.decode_texts(table)
+        return ParsedRequest(table, {model.text.column: texts.array}, output, ignored, texts=texts)
     if model.image is None:
         return ParsedRequest(table, schema.to_arrays(table), output, ignored)
     loop = asyncio.get_running_loop()

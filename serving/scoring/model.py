@@ -20,6 +20,10 @@ Design constraints:
 - Image models (MLmodel metadata `mlops_input: image`, `serving.scoring.image_model`)
   are pyfuncs called through `predict_pixels`: `decode_images` turns a request's
   table into pixels (off the event loop), and those arrays are batched like columns.
+- Text models (`mlops_input: text`, `serving.scoring.text_model`) are pyfuncs called
+  through `score_texts`: `decode_texts` checks and truncates a request's texts; `predict`
+  answers one (answer, monitoring values) pair per text, so batched requests are merged
+  and split back like any rows, and the handler keeps the monitoring values for the log.
 """
 
 from __future__ import annotations
@@ -35,6 +39,13 @@ import yaml
 from serving.scoring.image_model import ImageBatch, ImageSpec, decode_images, load_pixel_predictor
 from serving.scoring.parsing import Table
 from serving.scoring.schema import InputSchema
+from serving.scoring.text_model import (
+    TextBatch,
+    TextSpec,
+    decode_texts,
+    load_text_predictor,
+    score_rows,
+)
 
 Arrays = dict[str, np.ndarray]
 Frame = Callable[[pd.DataFrame], Any]
@@ -94,12 +105,13 @@ class ServedModel:
             )
         try:
             self.schema = InputSchema.from_signature_json(signature)
-            self.image = ImageSpec.from_mlmodel(meta, self.schema)  # None: a tabular model
+            self.image = ImageSpec.from_mlmodel(meta, self.schema)  # None: not an image model
+            self.text = TextSpec.from_mlmodel(meta, self.schema)  # None: not a text model
         except ValueError as exc:
             raise ModelLoadError(f"{self.path}: {exc}") from exc
         flavors = meta["flavors"]
         pyfunc_conf = flavors.get("python_function") or {}
-        tabular_sklearn = "sklearn" in flavors and self.image is None
+        tabular_sklearn = "sklearn" in flavors and self.image is None and self.text is None
         self.flavor = "sklearn" if tabular_sklearn else "python_function"
         self.predict_fn = str(pyfunc_conf.get("predict_fn") or "predict")
         self.run_id: str | None = meta.get("run_id")
@@ -125,6 +137,12 @@ class ServedModel:
             if self.image is not None:
                 self.predict_fn = "predict_pixels"
                 return load_pixel_predictor(self.path)
+            if self.text is not None:
+                self.predict_fn = "score_texts"
+                score = load_text_predictor(self.path)
+                owner = getattr(score, "__self__", None)  # the unwrapped model: its `classes`
+                self.classes = [str(c) for c in getattr(owner, "classes", [])]
+                return score
             import mlflow.pyfunc
 
             return mlflow.pyfunc.load_model(str(self.path)).predict
@@ -159,10 +177,20 @@ class ServedModel:
         cells = self.schema.to_arrays(table)[self.image.column]
         return decode_images(self.image, cells)
 
+    def decode_texts(self, table: Table) -> TextBatch:
+        """A text model's request as checked, truncated texts (cheap: runs inline)."""
+        if self.text is None:
+            raise TypeError(f"{self.path} is not a text model; it takes columns, not texts")
+        return decode_texts(self.text, self.text.cells(table))
+
     def predict(self, arrays: Arrays, nrows: int, output: str = PREDICTIONS) -> list[Any]:
-        """Predictions (or (label, probabilities) pairs) for one request's validated columns."""
+        """Predictions (or (label, probabilities) pairs) for one request's validated columns;
+        for a text model, (answer, monitoring values) pairs (`text_model.split_scores`)."""
         if self.image is not None:  # arrays hold pixels: {column: [N, H, W(, 3)]}
             return to_rows(self._predict(arrays[self.image.column]), nrows)
+        if self.text is not None:  # arrays hold the truncated texts: {column: object [N]}
+            texts = list(arrays[self.text.column])
+            return to_rows(score_rows(self.text, self._predict, texts), nrows)
         return self._score(self.frame(arrays), nrows, output)
 
     def predict_arrays(
@@ -198,4 +226,7 @@ class ServedModel:
         if self.image is not None:  # what clients send: PNG/JPEG, converted to this
             described["input_kind"] = "image"
             described["image"] = self.image.describe()
+        if self.text is not None:  # what clients send: strings, truncated to max_chars
+            described["input_kind"] = "text"
+            described["text"] = self.text.describe()
         return described
