@@ -90,9 +90,22 @@ def test_segmentation_graph_has_the_lifecycle_with_labeling():
     assert "segmentation_daily_ingest_schedule" in schedules
 
 
+def test_nlp_graph_has_the_lifecycle_with_labeling_and_two_model_families():
+    defs = build_defs("local")
+    keys = {s.key.to_user_string() for s in defs.resolve_all_asset_specs()}
+    nlp = {k.removeprefix("nlp/") for k in keys if k.startswith("nlp/")}
+    assert nlp == GENERIC | {"raw_texts", "training_set", "labeling_tasks", "labeled_set"}
+    jobs = {j.name for j in defs.resolve_all_job_defs() if j.name.startswith("nlp_")}
+    wanted = ("data", "training", "labeling", "labeled_training", "batch_scoring", "monitoring")
+    assert {f"nlp_{name}_job" for name in wanted} <= jobs
+    from mlops_assets.scenarios.nlp import SPEC
+
+    assert SPEC.model.families == ("bert", "tfidf") and SPEC.loopback == "relabel"
+
+
 def test_classical_graph_has_the_lifecycle_assets():
     keys = {s.key.to_user_string() for s in build_defs("local").resolve_all_asset_specs()}
-    keys = {k for k in keys if not k.startswith(("vision/", "segmentation/"))}
+    keys = {k for k in keys if not k.startswith(("vision/", "segmentation/", "nlp/"))}
     assert keys == {
         "classical/raw_flights",
         "classical/validated_flights",
