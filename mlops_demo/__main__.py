@@ -1,4 +1,4 @@
-"""`make demo`: the classical and vision lifecycles end to end, headless, on embedded defaults.
+"""`make demo`: the classical, vision and NLP lifecycles end to end, headless, on embedded defaults.
 
 Inner loop (land, validate, train, gate, register, stage), a scripted human
 approval by a persona allowed to approve, the approval sensor's promotion run
@@ -20,6 +20,7 @@ from pathlib import Path
 import dagster as dg
 
 from mlops_core.results import plain
+from mlops_demo.nlp import run_nlp_loop
 from mlops_demo.runs import run_job, tick
 from mlops_demo.traffic import CLEAN_DAY, DRIFT_DAY, simulate_traffic
 from mlops_demo.vision import run_vision_loop
@@ -129,7 +130,8 @@ def main() -> int:
     retrain = retrains[-1][1] if retrains else None
     res["endpoints"].stop(SPEC.staging_endpoint)  # staging tests are done; production stays up
     vision = run_vision_loop(defs, instance, res, caller, step=9)
-    print("12. cost ledger and budget")
+    nlp = run_nlp_loop(defs, instance, res, caller, step=12)
+    print("15. cost ledger and budget")
     ledger = meta(run_job(defs, "platform_monitoring_job", instance), "cost_ledger")
 
     checks = [
@@ -195,6 +197,9 @@ def main() -> int:
     print("\nVision (Fashion-MNIST, relabel loopback)")
     for label, value in vision.lines:
         line(label, value)
+    print("\nNLP (Rotten Tomatoes, two model families, relabel loopback)")
+    for label, value in nlp.lines:
+        line(label, value)
     line(
         "cost this month",
         f"{ledger['month_cost']:.3f} {ledger['currency']} = {ledger['pct_of_budget']:.1f}% "
@@ -218,6 +223,7 @@ def main() -> int:
         and retrain is not None
         and retrain.success
         and vision.ok
+        and nlp.ok
     )
     return 0 if ok else 1
 
