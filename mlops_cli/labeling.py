@@ -170,6 +170,10 @@ def item_card(project: Any, scenario: str, item: dict, n: int, total: int, revie
             body = block_art(project.image_bytes(scenario, str(item["image"])))
         except (FileNotFoundError, ValueError) as err:
             body = f"(image not shown: {err})"
+    elif item.get("task_format") == "text" and "text" in item:
+        import textwrap  # the text is what a labeler judges, not its logged statistics
+
+        body = textwrap.fill(str(item["text"]), 88) or "(empty text)"
     else:
         body = fields_text(item)
     classes = item.get("classes") or []

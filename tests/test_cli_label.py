@@ -116,6 +116,20 @@ def test_annotate_shows_images_and_records_answers_as_the_caller(home, capsys, m
     assert json.loads(out)[0]["yours_pending"] == 3
 
 
+def test_a_text_item_shows_its_text_not_its_logged_statistics(home, capsys, monkeypatch):
+    labeling = project(home)
+    item = {
+        "item_id": "q0:0", "text": "too bussin, a great flick", "prediction": "fresh",
+        "why": "uncertain", "tokens": 7, "oov_rate": 0.4, "emb_0": 0.123,
+    }  # fmt: skip
+    labeling.create_task("nlp", "n1", [item], "text", ["fresh", "rotten"])
+    code, out, err = label(capsys, monkeypatch, "2\n", "annotate", "nlp")
+    assert code == 0, err
+    assert "too bussin, a great flick" in out and "suggested: fresh" in out
+    assert "emb_0" not in out and "oov_rate" not in out
+    assert labeling.annotations("nlp")["label"].tolist() == ["rotten"]
+
+
 def test_review_mode_decides_held_out_items(home, capsys, monkeypatch):
     labeling = image_task(home, n=2)
     labeling.annotate(

@@ -135,3 +135,16 @@ def test_the_labeled_data_asset_validates_with_azure_ai_ml(lake):
     bad = data_asset_yaml("vision-labels", "5", folder).replace("type: mltable", "type: table")
     with pytest.raises(ValidationError, match="Must be one of"):
         load_data(source=io.StringIO(bad))
+
+
+def test_texts_go_as_text_files_named_by_item(lake, tmp_path):
+    backend = AzureMLLabelingExport(
+        lake=lake, subscription_id="s", resource_group="r", workspace="w",
+        export_path=str(tmp_path / "none"),
+    )  # fmt: skip
+    items = [{"item_id": "q1:0", "text": "too bussin, a great flick", "prediction": "fresh"}]
+    backend.create_task("nlp", "t1", items, "text", ["fresh", "rotten"])
+    name = image_name("q1:0").replace(".png", ".txt")
+    assert lake.read_bytes(f"labeling/nlp/azureml/t1/{name}") == b"too bussin, a great flick"
+    with pytest.raises(LabelingError, match="not tabular"):
+        backend.create_task("nlp", "t2", items, "tabular", ["fresh", "rotten"])

@@ -169,3 +169,31 @@ def test_a_wrong_token_is_named(studio, tmp_path):
     backend = LabelStudioProject(lake=lake, url=url, token="not-a-token")
     with pytest.raises(LabelingError, match="refused the token"):
         backend.create_task("vision", "t1", image_items(lake, "vision", 1), "image", CLASSES)
+
+
+def test_a_text_task_round_trips_with_the_prediction_prefilled(studio, tmp_path):
+    url, token, _ = studio
+    backend = LabelStudioProject(lake=LocalLake(root=str(tmp_path / "lake")), url=url, token=token)
+    items = [
+        {"item_id": f"t{k}:0", "text": text, "prediction": label, "why": "uncertain"}
+        for k, (text, label) in enumerate([("too bussin, loved it", "rotten"), ("mid", "fresh")])
+    ]
+    backend.create_task("nlp", "n1", items, "text", ["fresh", "rotten"])
+    project_id = backend.manifest("nlp", "n1")["label_studio_project"]
+    tasks = sorted(
+        rest(studio, "GET", f"/api/projects/{project_id}/tasks/", params={"page_size": 10}),
+        key=lambda t: t["data"]["item_id"],
+    )
+    assert [t["data"]["text"] for t in tasks] == ["too bussin, loved it", "mid"]
+    prefilled = [t["predictions"][0]["result"][0] for t in tasks]
+    assert [(p["to_name"], p["value"]["choices"]) for p in prefilled] == [
+        ("text", ["rotten"]),
+        ("text", ["fresh"]),
+    ]
+    truth = {"t0:0": "fresh", "t1:0": "rotten"}
+    assert (
+        SimulatedAnnotator(lambda item: truth[item["item_id"]], ["os:ana"]).complete(backend, "nlp")
+        == 2
+    )
+    labels = backend.annotations("nlp").set_index("item_id")["label"].to_dict()
+    assert labels == truth  # the annotator's choices, not the prefilled predictions
