@@ -105,6 +105,7 @@ bench: install
 	$(PY) bench/drift_bench.py
 	$(PY) bench/orchestration_bench.py
 	$(PY) bench/vision_bench.py
+	$(PY) bench/nlp_bench.py
 
 # clean deletes the stores themselves, so it stops their scoring servers through the
 # resource directly: `mlops endpoint serve --stop` would (rightly) ask for a mapped identity.
