@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,19 +114,28 @@ class BatchJob:
         return sorted({"mlops_core.batch_pool", *(fn.__module__ for fn in fns), *self.preload})
 
 
+_MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
 def model_modules(model_dir: str) -> tuple[str, ...]:
     """What loading an MLflow model folder imports lazily: the flavor's loader module
-    (`python_function.loader_module`) and skops for skops-serialized models. Preloaded
-    once, they spare every worker seconds of imports before its first mini-batch."""
+    (`python_function.loader_module`), skops for skops-serialized models, and the modules
+    a pickled python model's class needs (MLmodel metadata `mlops_preload`: torch and
+    transformers for a text model, seconds of imports). Preloaded once, they spare every
+    worker those imports before its first mini-batch."""
     import yaml
 
     path = Path(model_dir) / "MLmodel"
     if not path.is_file():
         return ()
-    flavors = (yaml.safe_load(path.read_text()) or {}).get("flavors", {})
+    meta = yaml.safe_load(path.read_text()) or {}
+    flavors = meta.get("flavors", {})
     loader = flavors.get("python_function", {}).get("loader_module")
     skops = any(f.get("serialization_format") == "skops" for f in flavors.values())
-    return tuple(m for m in (loader, "skops.io" if skops else None) if m)
+    declared = (meta.get("metadata") or {}).get("mlops_preload") or []
+    # module names only: a malformed entry is skipped, never imported as something else
+    preload = [m for m in declared if isinstance(m, str) and _MODULE.fullmatch(m)]
+    return tuple(m for m in (loader, "skops.io" if skops else None, *preload) if m)
 
 
 class PartitionError(Exception):

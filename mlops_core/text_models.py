@@ -220,8 +220,11 @@ def metadata(
     max_length: int = 64,
     max_texts: int = MAX_TEXTS,
     embedding_dims: int = EMBEDDING_DIMS,
+    preload: tuple[str, ...] = (),
 ) -> dict[str, Any]:
-    """The MLmodel metadata the scoring server reads to accept and log texts for the model."""
+    """The MLmodel metadata the scoring server reads to accept and log texts for the model;
+    `preload`: modules unpickling the model imports, which batch workers import once
+    before they fork (`mlops_core.batch.model_modules`)."""
     return {
         "mlops_input": "text",
         "task": "classification",
@@ -229,7 +232,15 @@ def metadata(
         "max_length": int(max_length),
         "max_texts": int(max_texts),
         "embedding_dims": int(embedding_dims),
+        **({"mlops_preload": list(preload)} if preload else {}),
     }
+
+
+PRELOAD: dict[str, tuple[str, ...]] = {
+    "bert": ("torch", "transformers", "mlops_core.text_bert"),
+    "tfidf": ("sklearn.linear_model", "sklearn.feature_extraction.text", "mlops_core.text_tfidf"),
+}
+"""What loading each family's pickled model imports (seconds for torch and transformers)."""
 
 
 def pip_requirements(family: str = "bert") -> list[str]:

@@ -133,3 +133,17 @@ def test_settings_are_text_and_measurements_are_rounded():
     metadata["slo_p99_ms"] = "fast"
     with pytest.raises(ResultError, match="slo_p99_ms"):
         StagingResult.from_metadata(metadata)
+
+
+def test_batch_workers_preload_what_a_model_declares_and_nothing_malformed(tmp_path):
+    import yaml
+
+    from mlops_core.batch import model_modules
+
+    meta = {
+        "flavors": {"python_function": {"loader_module": "mlflow.pyfunc.model"}},
+        "metadata": {"mlops_preload": ["torch", "mlops_core.text_bert", "os; rm -rf", 42, ""]},
+    }
+    (tmp_path / "MLmodel").write_text(yaml.safe_dump(meta))
+    assert model_modules(str(tmp_path)) == ("mlflow.pyfunc.model", "torch", "mlops_core.text_bert")
+    assert model_modules(str(tmp_path / "missing")) == ()

@@ -213,7 +213,9 @@ def test_training_logs_a_pyfunc_with_the_text_contract(tmp_path, data, family):
     mlflow.set_tracking_uri(uri)
     local = mlflow.artifacts.download_artifacts(result["model_uri"], dst_path=str(tmp_path / "m"))
     meta = yaml.safe_load((Path(local) / "MLmodel").read_text())
-    assert meta["metadata"] == text_models.metadata(max_length=meta["metadata"]["max_length"])
+    assert meta["metadata"] == text_models.metadata(
+        max_length=meta["metadata"]["max_length"], preload=text_models.PRELOAD[family]
+    )
     assert json.loads(meta["signature"]["inputs"]) == [
         {"type": "string", "name": "text", "required": True}
     ]
