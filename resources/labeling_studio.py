@@ -136,8 +136,12 @@ class LabelStudioProject(LabelingProject):
         return int(made["id"])
 
     def _export(self, project_id: int) -> list[dict[str, Any]]:
+        # every task, labeled or not: by default the export leaves out tasks nobody labeled
+        # yet, and the first annotation of a fresh project must find its task
         return self._call(
-            "GET", f"/api/projects/{project_id}/export", params={"exportType": "JSON"}
+            "GET",
+            f"/api/projects/{project_id}/export",
+            params={"exportType": "JSON", "download_all_tasks": "true"},
         )
 
     # -- the interface ---------------------------------------------------------------------
