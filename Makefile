@@ -90,7 +90,7 @@ mlflow-ui: install
 ## test: everything CPU and offline, Azurite included; TEST_WORKERS=1 runs it in one process
 TEST_WORKERS ?= 3
 test: install $(AZURITE)
-	$(VENV)/bin/pytest -q -ra -n $(TEST_WORKERS) --dist loadfile
+	$(VENV)/bin/pytest -q -ra -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=20
 
 test-azure-live: install
 	$(VENV)/bin/pytest -q -m azure_live -o addopts=""

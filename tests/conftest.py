@@ -119,8 +119,34 @@ def stores(tmp_path, landed):
     stop_endpoints(resources)
 
 
+# The longest files (whole lifecycles, the daemon, real servers), longest first.
+# The longest files (whole lifecycles, the daemon, real servers), longest first, as
+# `--durations` measured them on a 2-core machine.
+LONGEST_FIRST = (
+    "tests.test_e2e_daemon",
+    "tests.test_classical_lifecycle",
+    "tests.resources.test_endpoint",
+    "tests.resources.test_endpoint_trust",
+    "tests.test_vision_lifecycle",
+    "tests.test_nlp_lifecycle",
+    "tests.test_classical_monitoring",
+    "tests.test_concurrent_training",
+    "tests.test_segmentation_lifecycle",
+    "tests.resources.test_endpoint_workers",
+    "tests.resources.test_endpoint_state",
+    "tests.test_classical_outer_loop",
+    "tests.governance.test_staging_gate",
+    "tests.serving.test_serving_clients",
+    "tests.serving.test_serving_contract",
+    "tests.scenarios.nlp.test_text_models",
+)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The daemon end-to-end tests first: they are the longest and mostly wait on daemon
-    ticks, so with `-n 2 --dist loadfile` (`make test`) one worker takes that file first
-    while the other runs the rest, instead of one idling at the end."""
-    items.sort(key=lambda item: item.module.__name__ != "tests.test_e2e_daemon")
+    """The longest files first. `make test` runs `-n 3 --dist loadfile
+    --no-loadscope-reorder`: xdist then hands out files in this order, each to the next
+    free worker, so the long ones start at once instead of after every short file (xdist's
+    default order, most tests first, left them to the end, one worker each: minutes of
+    tail while the others idled)."""
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.module.__name__, len(rank)))

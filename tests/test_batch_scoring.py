@@ -170,11 +170,13 @@ def test_hung_mini_batch_times_out_and_is_retried(lake, tmp_path):
     marker = tmp_path / "hung-once"
     faults = {"day": DAYS[1], "mode": "hang_once", "marker": str(marker)}
     model_dir = tiny.save_model(tmp_path / "model", faults)
-    settings = BatchSettings(mini_batch_size=1, max_concurrency_per_instance=2, retry_timeout=3)
+    # long enough that a worker's restart and model load finish on a loaded machine (a 3 s
+    # timeout failed every attempt there); the hang itself waits it out once
+    settings = BatchSettings(mini_batch_size=1, max_concurrency_per_instance=2, retry_timeout=12)
     messages: list[str] = []
     report = run_batch(make_job(lake, model_dir), DAYS, settings, log=messages.append)
     assert marker.exists() and report.retries == 1
-    assert "timed out after 3s" in messages[0]
+    assert "timed out after 12s" in messages[0]
     assert sorted(report.rows) == DAYS
 
 

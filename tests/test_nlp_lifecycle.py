@@ -29,7 +29,7 @@ from tests.helpers import LOADED_MACHINE_SLO, defs_with, metadata
 
 SMALL = {
     "nlp__training_set": {"config": {"base_texts": 2000, "holdout_texts": 600}},
-    "nlp__candidate_model": {"config": {"hyperparameters": {"epochs": 1}}},
+    "nlp__candidate_model": {"config": {"hyperparameters": {"epochs": 1, "max_length": 32}}},
     "nlp__staging_deployment": LOADED_MACHINE_SLO,
     # 2,000 base texts move a retrained model's holdout accuracy by a point or two either
     # way; these tests are about the loop's mechanics, the demo's gate keeps 0.01

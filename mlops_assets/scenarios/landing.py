@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
+from mlops_assets import naming
 from mlops_assets.partitions import partition_days
 from resources.lake import DataLake
 
@@ -54,3 +55,20 @@ def land_days(
             ),
         }
     )
+
+
+def daily_landing_defs(
+    scenario: str, raw: dg.AssetsDefinition, training_set: dg.AssetsDefinition, noun: str
+) -> dg.Definitions:
+    """A scenario's own assets: new items by day (a job and a daily schedule landing them)
+    and the training set built from base and human-labeled items."""
+    data_job = dg.define_asset_job(
+        f"{scenario}_data_job",
+        selection=dg.AssetSelection.assets(raw.key),
+        description=f"{scenario}: land a range of days of new {noun}",
+        tags=naming.scenario_tags(scenario),
+    )
+    schedule = dg.build_schedule_from_partitioned_job(
+        data_job, name=f"{scenario}_daily_ingest_schedule", hour_of_day=1
+    )
+    return dg.Definitions(assets=[raw, training_set], jobs=[data_job], schedules=[schedule])

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from mlops_assets import naming
+from mlops_assets.scenarios.landing import daily_landing_defs
 from mlops_assets.scenarios.nlp import data_assets, model
 from mlops_core.codecs import text_codec
 from mlops_core.monitoring.text_drift import TextDriftStrategy
@@ -69,18 +69,6 @@ SPEC = ScenarioSpec(
 
 def build_scenario_defs() -> dg.Definitions:
     """New texts by day, and the training set built from base and human-labeled texts."""
-    data_job = dg.define_asset_job(
-        "nlp_data_job",
-        selection=dg.AssetSelection.assets(data_assets.RAW_KEY),
-        description="nlp: land a range of days of new review snippets",
-        tags=naming.scenario_tags(SPEC.name),
-    )
-    return dg.Definitions(
-        assets=[data_assets.raw_texts, data_assets.training_set],
-        jobs=[data_job],
-        schedules=[
-            dg.build_schedule_from_partitioned_job(
-                data_job, name="nlp_daily_ingest_schedule", hour_of_day=1
-            )
-        ],
+    return daily_landing_defs(
+        SPEC.name, data_assets.raw_texts, data_assets.training_set, "review snippets"
     )

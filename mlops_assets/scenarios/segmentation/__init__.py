@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from mlops_assets import naming
+from mlops_assets.scenarios.landing import daily_landing_defs
 from mlops_assets.scenarios.segmentation import data_assets, dataset, model
 from mlops_core.codecs import segmentation_codec
 from mlops_core.monitoring.strategies import ColumnDriftStrategy
@@ -71,18 +71,6 @@ SPEC = ScenarioSpec(
 
 def build_scenario_defs() -> dg.Definitions:
     """New tiles by day, and the training set built from source and human-labeled tiles."""
-    data_job = dg.define_asset_job(
-        "segmentation_data_job",
-        selection=dg.AssetSelection.assets(data_assets.RAW_KEY),
-        description="segmentation: land a range of days of new microscopy tiles",
-        tags=naming.scenario_tags(SPEC.name),
-    )
-    return dg.Definitions(
-        assets=[data_assets.raw_tiles, data_assets.training_set],
-        jobs=[data_job],
-        schedules=[
-            dg.build_schedule_from_partitioned_job(
-                data_job, name="segmentation_daily_ingest_schedule", hour_of_day=1
-            )
-        ],
+    return daily_landing_defs(
+        SPEC.name, data_assets.raw_tiles, data_assets.training_set, "microscopy tiles"
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from mlops_assets import naming
+from mlops_assets.scenarios.landing import daily_landing_defs
 from mlops_assets.scenarios.vision import data_assets, model, source
 from mlops_core.codecs import image_codec
 from mlops_core.monitoring.strategies import ColumnDriftStrategy
@@ -66,18 +66,4 @@ SPEC = ScenarioSpec(
 
 def build_scenario_defs() -> dg.Definitions:
     """New images by day, and the training set built from base and human-labeled images."""
-    data_job = dg.define_asset_job(
-        "vision_data_job",
-        selection=dg.AssetSelection.assets(data_assets.RAW_KEY),
-        description="vision: land a range of days of new images",
-        tags=naming.scenario_tags(SPEC.name),
-    )
-    return dg.Definitions(
-        assets=[data_assets.raw_images, data_assets.training_set],
-        jobs=[data_job],
-        schedules=[
-            dg.build_schedule_from_partitioned_job(
-                data_job, name="vision_daily_ingest_schedule", hour_of_day=1
-            )
-        ],
-    )
+    return daily_landing_defs(SPEC.name, data_assets.raw_images, data_assets.training_set, "images")
