@@ -13,6 +13,7 @@ reviewer's latest label then wins whatever the votes said.
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -226,3 +227,9 @@ def consolidate(annotations: pd.DataFrame, min_agreement: float) -> Consolidatio
         )
     mean = sum(multi) / len(multi) if multi else float("nan")
     return Consolidation(pd.DataFrame(rows, columns=columns), mean, min_agreement)
+
+
+def held_out(item_id: str, share: float) -> bool:
+    """Whether a human-labeled item goes to a training set's holdout: by a hash of its id,
+    so an item stays on its side in every later version of the set."""
+    return int(hashlib.sha256(item_id.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < share

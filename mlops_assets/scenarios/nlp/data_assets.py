@@ -20,6 +20,7 @@ from mlops_assets import naming
 from mlops_assets.handoff import upstream_result
 from mlops_assets.scenarios.landing import land_days
 from mlops_core.datasets import write_version
+from mlops_core.labeling import held_out
 from mlops_core.results import DatasetVersion
 from resources.lake import DataLake
 
@@ -128,10 +129,6 @@ def labeled_frame(lake: DataLake, labeled: DatasetVersion | None) -> "pd.DataFra
     return pd.DataFrame(
         {"text_id": items["item_id"], "text": items["text"], "label": items["label"]}
     ).assign(origin="labeled")[COLUMNS]
-
-
-def held_out(item_id: str, share: float) -> bool:
-    return int(hashlib.sha256(item_id.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < share
 
 
 @dg.asset(

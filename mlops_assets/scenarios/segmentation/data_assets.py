@@ -15,7 +15,6 @@ returns masks today: the local and Azure ML backends record a class per item, wh
 asset refuses (see docs/architecture.md, "Vision: segmentation as a second task").
 """
 
-import hashlib
 from typing import TYPE_CHECKING
 
 import dagster as dg
@@ -25,6 +24,7 @@ from mlops_assets.handoff import upstream_result
 from mlops_assets.monitoring.inference_log import scored_image_path
 from mlops_assets.scenarios.landing import land_days
 from mlops_core.datasets import write_version
+from mlops_core.labeling import held_out
 from mlops_core.results import DatasetVersion
 from resources.lake import DataLake
 
@@ -82,10 +82,6 @@ def batch_tiles(lake: DataLake, day: str) -> "pd.DataFrame":
     if not lake.exists(raw_path(day)):
         raise dg.Failure(f"no new tiles landed for {day}: materialize raw_tiles first")
     return lake.read_parquet(raw_path(day))
-
-
-def held_out(item_id: str, share: float) -> bool:
-    return int(hashlib.sha256(item_id.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < share
 
 
 def labeled_tiles(lake: DataLake, labeled: DatasetVersion | None) -> "pd.DataFrame":

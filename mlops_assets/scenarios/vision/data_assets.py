@@ -12,7 +12,6 @@ labeled set; a share of the human labels goes to the holdout, so the gates judge
 champion and challenger on images like production's too.
 """
 
-import hashlib
 from typing import TYPE_CHECKING
 
 import dagster as dg
@@ -22,6 +21,7 @@ from mlops_assets.handoff import upstream_result
 from mlops_assets.monitoring.inference_log import scored_image_path
 from mlops_assets.scenarios.landing import land_days
 from mlops_core.datasets import write_version
+from mlops_core.labeling import held_out
 from mlops_core.results import DatasetVersion
 from resources.lake import DataLake
 
@@ -144,10 +144,6 @@ def labeled_frame(lake: DataLake, labeled: DatasetVersion | None) -> "pd.DataFra
     return pd.DataFrame(
         {"image_id": items["item_id"], "png": pngs, "label": items["label"], "origin": "labeled"}
     )[columns]
-
-
-def held_out(item_id: str, share: float) -> bool:
-    return int(hashlib.sha256(item_id.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < share
 
 
 @dg.asset(
