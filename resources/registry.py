@@ -89,7 +89,7 @@ class ModelRegistry(dg.ConfigurableResource, ABC):
             name, source=model_uri, run_id=run_id, tags=tags, model_id=model_id
         )
         if alias:
-            client.set_registered_model_alias(name, alias, mv.version)
+            set_alias(client, name, alias, mv.version)
         return client.get_model_version(name, mv.version)
 
     def version_by_alias(self, name: str, alias: str, stage: Stage = "dev") -> ModelVersion | None:
@@ -217,3 +217,18 @@ class AzureMLRegistry(ModelRegistry):
 
     def artifact_root(self, stage: Stage = "dev") -> str | None:
         return None
+
+
+def set_alias(client: MlflowClient, name: str, alias: str, version: str, attempts: int = 3) -> None:
+    """Point `alias` at `version`. MLflow's SQL store inserts an alias after checking that it
+    is absent, so two registrations at once can both insert and one fails on the unique key;
+    the retry finds the alias there and moves it (the later registration holds it)."""
+    from mlflow.exceptions import MlflowException
+
+    for attempt in range(attempts):
+        try:
+            client.set_registered_model_alias(name, alias, version)
+            return
+        except MlflowException as err:
+            if "unique constraint" not in str(err).lower() or attempt == attempts - 1:
+                raise

@@ -120,25 +120,21 @@ def stores(tmp_path, landed):
 
 
 # The longest files (whole lifecycles, the daemon, real servers), longest first.
-# The longest files (whole lifecycles, the daemon, real servers), longest first, as
-# `--durations` measured them on a 2-core machine.
+# The longest files (whole lifecycles, the daemon), longest first. Starting the endpoint
+# files here too put more servers under load at once and failed latency checks.
 LONGEST_FIRST = (
     "tests.test_e2e_daemon",
-    "tests.test_classical_lifecycle",
-    "tests.resources.test_endpoint",
-    "tests.resources.test_endpoint_trust",
-    "tests.test_vision_lifecycle",
     "tests.test_nlp_lifecycle",
-    "tests.test_classical_monitoring",
-    "tests.test_concurrent_training",
+    "tests.test_vision_lifecycle",
+    "tests.test_classical_lifecycle",
     "tests.test_segmentation_lifecycle",
-    "tests.resources.test_endpoint_workers",
-    "tests.resources.test_endpoint_state",
     "tests.test_classical_outer_loop",
-    "tests.governance.test_staging_gate",
-    "tests.serving.test_serving_clients",
-    "tests.serving.test_serving_contract",
+    "tests.test_classical_monitoring",
+    "tests.test_labeling_loopback",
+    "tests.test_concurrent_training",
     "tests.scenarios.nlp.test_text_models",
+    "tests.test_batch_scoring",
+    "tests.resources.test_labeling_studio",
 )
 
 
