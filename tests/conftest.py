@@ -124,6 +124,7 @@ def stores(tmp_path, landed):
 # files here too put more servers under load at once and failed latency checks.
 LONGEST_FIRST = (
     "tests.test_e2e_daemon",
+    "tests.test_e2e_daemon_after_demo",
     "tests.test_nlp_lifecycle",
     "tests.test_vision_lifecycle",
     "tests.test_classical_lifecycle",
