@@ -19,7 +19,7 @@ export MLOPS_MLFLOW_PROD_UI_URL ?= http://127.0.0.1:5001
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[serving,dev,azure]"
+	$(PY) -m pip install --quiet -e ".[serving,dev,azure,postgres,k8s]"
 	@# the segmentation data (a nuclei image and its mask) ships in the stardist wheel;
 	@# its own dependencies (tensorflow, csbdeep) are not needed to read two files
 	$(PY) -m pip install --quiet --no-deps stardist==0.9.2
