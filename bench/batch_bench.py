@@ -91,14 +91,18 @@ def timed_records(instance) -> list[float]:
     over every call: the per-partition bookkeeping of a single-run backfill."""
     from resources.instance_storage import BATCHED
 
-    storage, spent = instance.event_log_storage, [0.0]
+    storage, spent, depth = instance.event_log_storage, [0.0], [0]
 
     def timing(method):
         def wrapper(events_or_event):
             events = events_or_event if isinstance(events_or_event, list) else [events_or_event]
+            depth[0] += 1  # Dagster's own batch write calls store_event: count the outer call
             started = time.perf_counter()
-            method(events_or_event)
-            if all(e.dagster_event_type in BATCHED for e in events):
+            try:
+                method(events_or_event)
+            finally:
+                depth[0] -= 1
+            if depth[0] == 0 and all(e.dagster_event_type in BATCHED for e in events):
                 spent[0] += time.perf_counter() - started
 
         return wrapper
@@ -192,8 +196,8 @@ def report(label: str, r: dict) -> list[str]:
         f"  Dagster per-partition records ({days} planned + {days} materialized), written in "
         f"batches: {book:.2f}s, {book / wall:.1%} of the run (goal < 10%; "
         f"{book / days * 1000:.1f} ms per partition)",
-        f"  the same run on Dagster's own SQLite storage: {plain['seconds']:.2f}s, records "
-        f"{plain['records']:.2f}s = {plain['records'] / plain['seconds']:.0%} of it",
+        f"  the same run again (warm) on Dagster's own SQLite storage: {plain['seconds']:.2f}s, "
+        f"records {plain['records']:.2f}s ({plain['records'] / days * 1000:.1f} ms per partition)",
         f"  asset / 1-process floor = {s1 / wall:.2f}; asset / per-core floor = {sn / wall:.2f} "
         f"(goal >= {0.8 if r['days'] <= 10 else 0.6} of the per-core floor)",
     ]

@@ -49,14 +49,18 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
         # Dagster's SQLite connections are already a transaction each
         with self.run_connection(next(iter(runs))) as conn:
             conn.execute(self.prepare_insert_event_batch(events))
-        # The index keeps each event's own id (tags and the asset row point at it), so the
-        # inserts are one per event, but they share one transaction.
+        # The index keeps each event's own id (the tags point at it), so the inserts are one
+        # per event, in one transaction. An asset's row keeps its last event only: written
+        # once per asset, as dagster-postgres does for a batch.
         with self.index_transaction() as conn:
-            ids = [
-                conn.execute(self.prepare_insert_event(e)).inserted_primary_key[0] for e in events
-            ]
+            inserts = [conn.execute(self.prepare_insert_event(e)) for e in events]
+            ids = [insert.inserted_primary_key[0] for insert in inserts]
             self._store_asset_event_tags(conn, events, ids)
-            for event, event_id in zip(events, ids, strict=True):
+            last = {
+                event.dagster_event.asset_key: (event, i)
+                for event, i in zip(events, ids, strict=True)
+            }
+            for event, event_id in last.values():
                 self._store_asset_event(conn, event, event_id)
 
 
