@@ -1,4 +1,4 @@
-"""`mlops audit` and `mlops policy show|azure-roles`."""
+"""`mlops audit` and `mlops policy show|azure-roles|bicep-params`."""
 
 from __future__ import annotations
 
@@ -68,3 +68,45 @@ def cmd_policy_azure_roles(args: argparse.Namespace) -> None:
     columns = ("persona", "environment", "role", "scope", "assignee")
     rows = _policy_of(*_resources("governance", stores_needed=False)).azure_role_assignments()
     out.emit(rows, args.output, columns=columns)
+
+
+def _persona_id(text: str) -> tuple[str, str]:
+    persona, sep, object_id = text.partition("=")
+    if not sep or not persona or not object_id:
+        raise argparse.ArgumentTypeError(f"{text!r} is not PERSONA=OBJECT_ID")
+    return persona, object_id
+
+
+@command("policy bicep-params",
+         "the policy's role assignments as parameters of deploy/azure/modules/roles.bicep",
+         arg("--env", choices=("dev", "prod"), required=True,
+             help="dev (the policy's preprod) or prod"),
+         arg("--parameters", metavar="FILE",
+             help="main.bicep's parameters, for resource names "
+                  "(default: deploy/azure/parameters.<env>.json)"),
+         arg("--endpoint", action="append", default=[], metavar="NAME",
+             help="an existing online endpoint for endpoint-scoped grants (repeat)"),
+         arg("--principal", action="append", default=[], type=_persona_id,
+             metavar="PERSONA=OBJECT_ID",
+             help="Entra object id of a persona's group or identity; else $<PERSONA>_PRINCIPAL_ID"),
+         arg("--out", metavar="FILE", help="write the parameters file here, not to stdout"),
+         )  # fmt: skip
+def cmd_policy_bicep_params(args: argparse.Namespace) -> None:
+    import json
+    from pathlib import Path
+
+    from mlops_core.governance.azure_iac import IacError, from_policy
+
+    policy = _policy_of(*_resources("governance", stores_needed=False))
+    source = args.parameters or f"deploy/azure/parameters.{args.env}.json"
+    try:
+        document = from_policy(policy, args.env, source, args.endpoint, dict(args.principal))
+    except IacError as err:
+        raise CliError(str(err)) from err
+    text = json.dumps(document, indent=2) + "\n"
+    if not args.out:
+        print(text, end="")
+        return
+    Path(args.out).write_text(text)
+    columns = ("persona", "role", "scope", "endpointName", "principalId")
+    out.emit(document["parameters"]["assignments"]["value"], args.output, columns=columns)
