@@ -11,6 +11,7 @@ from typing import Any
 import dagster as dg
 
 from mlops_assets.factory import build_lifecycle_defs
+from mlops_assets.k8s_execution import executor_for_env
 from mlops_assets.platform import build_platform_defs
 from mlops_assets.scenarios.registry import SCENARIOS
 from resources.env import Env, current_env, resources_for
@@ -39,8 +40,9 @@ def build_defs(env: Env, resources: dict[str, Any] | None = None) -> dg.Definiti
             # Steps run in the run's own process. The heavy work already runs elsewhere
             # (training on the compute resource, batch scoring in its worker pool, serving
             # in the endpoint's server), so a process per step would only add a code
-            # location load per step (on Kubernetes, k8s_job_executor gives per-step pods).
-            executor=dg.in_process_executor,
+            # location load per step. On Kubernetes, MLOPS_EXECUTOR=k8s selects
+            # k8s_job_executor: a pod per step, shaped by the step's op tags.
+            executor=executor_for_env(),
         ),
     )
 

@@ -14,6 +14,7 @@ import dagster as dg
 from mlops_assets import naming
 from mlops_assets.handoff import upstream_result
 from mlops_assets.platform.notices import announce_loopback
+from mlops_core.k8s_training import training_op_tags
 from mlops_core.lineage import git_commit
 from mlops_core.results import CandidateModel, DatasetVersion
 from mlops_core.spec import ScenarioSpec
@@ -75,6 +76,7 @@ def build_candidate_model(spec: ScenarioSpec) -> dg.AssetsDefinition:
         tags=naming.scenario_tags(spec.name),
         code_version=spec.model.code_version,
         pool=spec.model.pool,
+        op_tags=training_op_tags(spec.model.pool),  # the node pool on Kubernetes
     )
     def candidate_model(
         context: dg.AssetExecutionContext,

@@ -36,6 +36,7 @@ SPEC = ScenarioSpec(
         name="nlp-review-sentiment",
         kinds=("pytorch", "sklearn"),
         train_module="mlops_assets.scenarios.nlp.train",
+        pool="gpu",  # a GPU node pool on Kubernetes (mlops_core/k8s_training.py)
         code_version="nlp-text-v1",
         load=model.load_model,
         predict=model.predict,

@@ -31,6 +31,7 @@ SPEC = ScenarioSpec(
         name="vision-fashion-classifier",
         kinds=("pytorch",),
         train_module="mlops_assets.scenarios.vision.train",
+        pool="gpu",  # a GPU node pool on Kubernetes (mlops_core/k8s_training.py)
         code_version="vision-cnn-v1",
         load=model.load_model,
         predict=model.predict,
