@@ -94,11 +94,12 @@ def resources_of(where: Stores) -> dict[str, Any]:
 
 # -- registries -----------------------------------------------------------------------------
 def registry_db(registry: Any, stage: str) -> Path | None:
-    """A local registry's SQLite file (None for a remote one). Named here, not asked for:
-    `LocalMlflowRegistry.tracking_uri` creates the registry's folder."""
+    """A local registry's SQLite file (None for a remote one, or one whose store is a
+    database server). Named here, not asked for: `LocalMlflowRegistry.tracking_uri`
+    creates the registry's folder."""
     from resources.registry import LocalMlflowRegistry
 
-    if not isinstance(registry, LocalMlflowRegistry):
+    if not isinstance(registry, LocalMlflowRegistry) or registry.store_url:
         return None
     return Path(registry.root).resolve() / f"mlflow-{stage}.db"
 

@@ -37,10 +37,18 @@ def materialized(instance: dg.DagsterInstance, run_id: str, artifact: str) -> di
 
 
 def test_concurrent_runs_each_register_their_own_lineage(tmp_path, landed):
+    concurrent_lineage(tmp_path, landed[0])
+
+
+def concurrent_lineage(tmp_path, landed_lake, instance_yaml: str | None = None) -> dict[str, str]:
+    """The test's body on the instance `instance_yaml` configures (SQLite by default; the
+    PostgreSQL test passes deploy/dagster-postgres.yaml); the two runs' ids by window."""
     home = tmp_path / "mlops"
-    stores = make_stores(home, landed[0])
+    stores = make_stores(home, landed_lake)
     dagster_home = tmp_path / "dagster_home"
     dagster_home.mkdir()
+    if instance_yaml:
+        (dagster_home / "dagster.yaml").write_text(instance_yaml)
     # Create the stores once, as a deployment does: two processes racing to create the
     # same SQLite schemas is not what this test is about.
     with dg.DagsterInstance.from_config(str(dagster_home)):
@@ -102,3 +110,4 @@ def test_concurrent_runs_each_register_their_own_lineage(tmp_path, landed):
         )
         same = materialized(instance, again.run_id, "training_set")
         assert same["version"] == versions["jan"][1] and same["newly_written"] is False
+    return run_ids
