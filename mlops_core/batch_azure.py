@@ -14,14 +14,33 @@
 
 The entity is built in code: `load_batch_deployment` only reads the flat
 (pre-`ModelBatchDeployment`) YAML schema. Nothing here calls Azure; creating the
-deployment is `MLClient.batch_deployments.begin_create_or_update(entity)`.
+deployment is `MLClient.batch_deployments.begin_create_or_update(entity)`
+(`resources/batch_scoring.py`).
+
+Our deployment runs a scoring script (`mlops_core/batch_azure_score.py`), not a no-code
+MLflow deployment: a scenario's batch input is whatever its `batch_items(lake, day)` reads
+(frames, images, texts), so each input file of an invocation is a small manifest naming
+one day and the `BatchJob` (`job_manifest`), and the script scores that day exactly as a
+local pool worker does, writing the same per-day output into the lake. The job's own
+append-row output (`SUMMARY_FILE_NAME`) then holds one JSON line per day: its row count.
 """
 
 from __future__ import annotations
 
+import importlib
+import json
+import os
 from typing import Any
 
-from mlops_core.batch import BatchSettings
+from mlops_core.batch import BatchJob, BatchSettings
+from mlops_core.lake_fs import FsLake
+from mlops_core.training_io import STORAGE_OPTIONS_ENV
+
+SUMMARY_FILE_NAME = "partitions.jsonl"
+SCORING_SCRIPT = "mlops_core/batch_azure_score.py"
+# Storage options that are secrets never travel in a manifest (it is uploaded to the
+# workspace's datastore); the scoring environment supplies them in STORAGE_OPTIONS_ENV.
+SECRET_OPTIONS = ("connection_string", "account_key", "sas_token", "credential", "client_secret")
 
 
 def build_batch_deployment(
@@ -35,12 +54,14 @@ def build_batch_deployment(
     environment: str | None = None,
     code_path: str | None = None,
     scoring_script: str | None = None,
+    output_file_name: str | None = None,
 ) -> Any:
     """An `azure.ai.ml.entities.ModelBatchDeployment` for `settings`.
 
     `model` is an Azure ML model reference (`azureml:<name>:<version>`); an MLflow
     model needs no environment or scoring script. `cores_per_instance` (the
     compute's vCPUs) stands in for `max_concurrency_per_instance=0` ("all cores").
+    `output_file_name` overrides the settings' (a scripted deployment's summary file).
     """
     from azure.ai.ml.constants import BatchDeploymentOutputAction
     from azure.ai.ml.entities import (
@@ -65,7 +86,7 @@ def build_batch_deployment(
             instance_count=settings.instance_count,
             max_concurrency_per_instance=concurrency,
             output_action=BatchDeploymentOutputAction.APPEND_ROW,
-            output_file_name=settings.output_file_name,
+            output_file_name=output_file_name or settings.output_file_name,
             retry_settings=BatchRetrySettings(
                 max_retries=settings.max_retries, timeout=settings.retry_timeout
             ),
@@ -73,4 +94,58 @@ def build_batch_deployment(
             environment_variables={"OMP_NUM_THREADS": "1"},
             logging_level="info",
         ),
+    )
+
+
+def _ref(fn: Any) -> str:
+    name = f"{fn.__module__}:{fn.__qualname__}"
+    if "<" in name:  # a lambda or a nested function cannot be imported on the node
+        raise ValueError(f"{name} is not a module-level function; Azure ML cannot import it")
+    return name
+
+
+def _resolve(ref: str) -> Any:
+    module, _, qualname = ref.partition(":")
+    target: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        target = getattr(target, part)
+    return target
+
+
+def job_manifest(job: BatchJob, partition: str) -> dict[str, Any]:
+    """One input file of an invocation: the day, and the job by reference (JSON)."""
+    options = dict(job.lake.storage_options)
+    secret = any(key in options for key in SECRET_OPTIONS)
+    return {
+        "partition": partition,
+        "load": _ref(job.load),
+        "batch_items": _ref(job.batch_items),
+        "batch_predict": _ref(job.batch_predict),
+        "lake_root": job.lake.root,
+        "storage_options": None if secret else options,
+        "output": job.output,
+        "constants": dict(job.constants),
+        "run_token": job.run_token,
+    }
+
+
+def job_from_manifest(manifest: dict[str, Any], model_dir: str) -> BatchJob:
+    """The `BatchJob` a manifest names, on the node: the model is the deployment's."""
+    options = manifest["storage_options"]
+    if options is None:
+        if STORAGE_OPTIONS_ENV not in os.environ:
+            raise RuntimeError(
+                f"the lake's storage options are secret and {STORAGE_OPTIONS_ENV} is not set "
+                "on the compute; use an identity-based lake (account_url) instead"
+            )
+        options = json.loads(os.environ[STORAGE_OPTIONS_ENV])
+    return BatchJob(
+        load=_resolve(manifest["load"]),
+        batch_items=_resolve(manifest["batch_items"]),
+        batch_predict=_resolve(manifest["batch_predict"]),
+        model_dir=model_dir,
+        lake=FsLake(root=manifest["lake_root"], storage_options=options),
+        output=manifest["output"],
+        constants=manifest["constants"],
+        run_token=manifest["run_token"],
     )

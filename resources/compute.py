@@ -9,7 +9,8 @@ the same module runs:
   a crash or memory blow-up cannot take the Dagster run worker with it.
 - `InProcessCompute`: calls `run(argv)` directly (fast unit tests).
 - `AzureMLCompute`: an Azure ML command job via `PipesAzureMLClient`, with
-  Pipes messages exchanged through a blob container.
+  Pipes messages exchanged through a blob container. Its `MLClient` comes from
+  `resources.azure_ml` (where tests put the control-plane stand-in).
 """
 
 from __future__ import annotations
@@ -96,6 +97,12 @@ class AzureMLCompute(TrainingCompute):
     environment: str = Field(description="Azure ML environment with this project installed.")
     pipes_container: str = Field(description="Blob container for Pipes context and messages.")
     storage_account_url: str = Field(description="https://<account>.blob.core.windows.net")
+    storage_connection_string: str | None = Field(
+        default=None,
+        description="Connection string for the Pipes container instead of Entra ID (Azurite); "
+        "the job itself always authenticates with the compute's identity.",
+    )
+    poll_interval_s: float = Field(default=5.0, description="Seconds between job status polls.")
 
     def build_command(
         self, display_name: str, module: str, argv: list[str], env: dict[str, str] | None = None
@@ -120,26 +127,34 @@ class AzureMLCompute(TrainingCompute):
             experiment_name="mlops-training",
         )
 
-    def run(self, context, module, argv, env=None):
-        from azure.ai.ml import MLClient
-        from azure.identity import DefaultAzureCredential
+    def _blobs(self):
         from azure.storage.blob import BlobServiceClient
+
+        if self.storage_connection_string:
+            return BlobServiceClient.from_connection_string(self.storage_connection_string)
+        from azure.identity import DefaultAzureCredential
+
+        return BlobServiceClient(self.storage_account_url, credential=DefaultAzureCredential())
+
+    def run(self, context, module, argv, env=None):
         from dagster_azure.pipes import (
             PipesAzureBlobStorageContextInjector,
             PipesAzureBlobStorageMessageReader,
             PipesAzureMLClient,
         )
 
-        credential = DefaultAzureCredential()
-        blobs = BlobServiceClient(self.storage_account_url, credential=credential)
+        from resources import azure_ml
+
+        blobs = self._blobs()
         client = PipesAzureMLClient(
-            client=MLClient(credential, self.subscription_id, self.resource_group, self.workspace),
+            client=azure_ml.ml_client(self.subscription_id, self.resource_group, self.workspace),
             context_injector=PipesAzureBlobStorageContextInjector(
                 container=self.pipes_container, client=blobs
             ),
             message_reader=PipesAzureBlobStorageMessageReader(
-                container=self.pipes_container, client=blobs
+                container=self.pipes_container, client=blobs, interval=self.poll_interval_s
             ),
+            poll_interval_seconds=self.poll_interval_s,
         )
         name = f"{context.asset_key.to_user_string().replace('/', '-')}-{context.run.run_id[:8]}"
         job = self.build_command(name, module, argv, env)

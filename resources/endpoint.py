@@ -6,7 +6,8 @@ optional mirror traffic and two keys. The control plane only talks to this
 interface; the data plane (serving/) never imports Dagster.
 
 Implementations: `resources.endpoint_local.LocalOnlineEndpoints` (scoring-server
-processes on 127.0.0.1). Azure ML managed online endpoints come with the Azure issue.
+processes on 127.0.0.1) and `resources.endpoint_azure.AzureMLOnlineEndpoints` (Azure ML
+managed or Kubernetes online endpoints, built with azure-ai-ml entities).
 """
 
 from __future__ import annotations

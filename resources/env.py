@@ -4,7 +4,8 @@
 `MLOPS_HOME`, a folder) or `azure` (Blob/ADLS lake, Azure ML workspaces and
 compute). Both environments span the dev and prod registries, as MLOps v2's
 dev and prod workspaces; the environment only chooses where they live.
-`MLOPS_LABELING` picks the labeling project in either (`labeling_for`).
+`MLOPS_LABELING` picks the labeling project in either (`labeling_for`);
+`MLOPS_MLFLOW_DB_URL` moves the local registries into PostgreSQL (`mlflow_store_url`).
 Secrets and Azure names come from environment variables through `dg.EnvVar`,
 resolved when a run starts, so loading definitions needs none of them.
 """
@@ -15,13 +16,16 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import dagster as dg
 
 from resources.approvals_store import LocalApprovalStore
 from resources.approvals_store_azure import AzureBlobApprovalStore
+from resources.batch_scoring import AzureMLBatchEndpoint, LocalBatchPool
 from resources.clock import Clock
 from resources.compute import AzureMLCompute, SubprocessCompute
+from resources.endpoint_azure import AzureMLOnlineEndpoints
 from resources.endpoint_local import LocalOnlineEndpoints
 from resources.governance import Governance
 from resources.identity import EntraIdentity, LocalIdentity
@@ -105,6 +109,25 @@ def labeling_for(env: Env, lake: DataLake) -> LabelingProject:
                      f"{LABELING_BACKENDS}")  # fmt: skip
 
 
+def mlflow_store_url() -> str | None:
+    """`MLOPS_MLFLOW_DB_URL`: one database server for both local registries instead of SQLite
+    files, `{stage}` naming the dev and prod databases, e.g.
+    `postgresql+psycopg2://mlops@127.0.0.1:5433/mlflow_{stage}`. The URL shows in the Dagster
+    UI, so the password comes from PGPASSWORD or ~/.pgpass; None when unset."""
+    url = os.environ.get("MLOPS_MLFLOW_DB_URL", "").strip()
+    if not url:
+        return None
+    problem = (
+        "has no `{stage}` (dev and prod need a database each)" if "{stage}" not in url
+        else "is not a URL (dialect+driver://user@host:port/db)" if "://" not in url
+        else "carries a password: set PGPASSWORD or use ~/.pgpass instead"
+        if urlsplit(url.replace("{stage}", "dev")).password else None
+    )  # fmt: skip
+    if problem:
+        raise ValueError(f"MLOPS_MLFLOW_DB_URL {problem}")
+    return url
+
+
 def local_resources(home: Path) -> dict[str, Any]:
     lake = LocalLake(root=str(home / "lake"))
     return {
@@ -112,11 +135,13 @@ def local_resources(home: Path) -> dict[str, Any]:
         "labeling": labeling_for("local", lake),
         "registry": LocalMlflowRegistry(
             root=str(home / "mlflow"),
+            store_url=mlflow_store_url(),
             ui_url=os.environ.get("MLOPS_MLFLOW_UI_URL"),
             prod_ui_url=os.environ.get("MLOPS_MLFLOW_PROD_UI_URL"),
         ),
         "compute": SubprocessCompute(),
         "endpoints": LocalOnlineEndpoints(root=str(home / "endpoints")),
+        "batch": LocalBatchPool(),
         "governance": Governance(
             audit_path=str(home / "governance" / "audit.jsonl"),
             anchor_path=str(home / "mlflow" / "audit-anchors.db"),  # next to mlflow-prod.db
@@ -126,6 +151,38 @@ def local_resources(home: Path) -> dict[str, Any]:
         "approvals": LocalApprovalStore(path=str(home / "governance" / "approvals.db")),
         "identity": LocalIdentity(),
     }
+
+
+SCORE_PY = "serving/azureml/score.py"  # the Azure ML inference server entry script
+
+
+def azure_endpoints() -> AzureMLOnlineEndpoints:
+    """Online endpoints in the prod workspace. `AZUREML_ENDPOINT_KIND` (managed, the default,
+    or kubernetes with `AZUREML_KUBERNETES_COMPUTE`), `AZUREML_INSTANCE_TYPE`,
+    `AZUREML_INSTANCE_COUNT`, `AZUREML_MAX_INSTANCES`, and `AZUREML_SCORING_ENVIRONMENT`
+    (deployments then run `AZUREML_SCORING_SCRIPT`, default serving/azureml/score.py) are
+    choices, not secrets: read when definitions load, with defaults."""
+    kind = os.environ.get("AZUREML_ENDPOINT_KIND", "managed").strip().lower()
+    # with an environment, deployments run our score.py (the scoring contract's 4xx
+    # answers); without one, they are Azure's no-code MLflow deployments
+    scoring_env = os.environ.get("AZUREML_SCORING_ENVIRONMENT") or None
+    script = (os.environ.get("AZUREML_SCORING_SCRIPT") or SCORE_PY) if scoring_env else None
+    if kind not in ("managed", "kubernetes"):
+        raise ValueError(f"AZUREML_ENDPOINT_KIND={kind!r}: use managed or kubernetes")
+    return AzureMLOnlineEndpoints(
+        subscription_id=dg.EnvVar("AZURE_SUBSCRIPTION_ID"),
+        resource_group=dg.EnvVar("AZURE_RESOURCE_GROUP"),
+        workspace=dg.EnvVar("AZUREML_PROD_WORKSPACE"),
+        kind=kind,
+        kubernetes_compute=(
+            dg.EnvVar("AZUREML_KUBERNETES_COMPUTE") if kind == "kubernetes" else None
+        ),
+        instance_type=os.environ.get("AZUREML_INSTANCE_TYPE") or None,
+        instance_count=int(os.environ.get("AZUREML_INSTANCE_COUNT", "1")),
+        max_instances=int(os.environ.get("AZUREML_MAX_INSTANCES", "4")),
+        scoring_script=script,
+        environment=scoring_env,
+    )
 
 
 def azure_resources() -> dict[str, Any]:
@@ -151,9 +208,15 @@ def azure_resources() -> dict[str, Any]:
             pipes_container=dg.EnvVar("MLOPS_PIPES_CONTAINER"),
             storage_account_url=dg.EnvVar("MLOPS_LAKE_ACCOUNT_URL"),
         ),
-        # Managed online endpoints arrive with the Azure issue; until then the scoring
-        # server runs next to the Dagster deployment.
-        "endpoints": LocalOnlineEndpoints(root=str(mlops_home() / "endpoints")),
+        "endpoints": azure_endpoints(),
+        "batch": AzureMLBatchEndpoint(
+            subscription_id=dg.EnvVar("AZURE_SUBSCRIPTION_ID"),
+            resource_group=dg.EnvVar("AZURE_RESOURCE_GROUP"),
+            workspace=dg.EnvVar("AZUREML_PROD_WORKSPACE"),
+            compute=dg.EnvVar("AZUREML_COMPUTE"),
+            environment=dg.EnvVar("AZUREML_ENVIRONMENT"),
+            cores_per_instance=int(os.environ.get("AZUREML_BATCH_CORES_PER_INSTANCE", "4")),
+        ),
         "governance": Governance(
             audit_path=str(mlops_home() / "governance" / "audit.jsonl"),
             anchor_path=str(mlops_home() / "mlflow" / "audit-anchors.db"),

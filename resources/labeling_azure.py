@@ -121,14 +121,15 @@ class AzureMLLabelingExport(LabelingProject):
         return self._workspace_export(scenario)
 
     def _workspace_export(self, scenario: str) -> list[dict[str, Any]]:
-        from azure.ai.ml import MLClient
         from azure.identity import DefaultAzureCredential
         from azure.storage.blob import ContainerClient
+
+        from resources.azure_ml import ml_client
 
         if not (self.subscription_id and self.resource_group and self.workspace):
             raise LabelingError("AzureMLLabelingExport needs subscription, group and workspace")
         credential = DefaultAzureCredential()
-        client = MLClient(credential, self.subscription_id, self.resource_group, self.workspace)
+        client = ml_client(self.subscription_id, self.resource_group, self.workspace)
         asset = client.data.get(self.data_name.format(scenario=scenario), label="latest")
         match = _AZUREML_PATH.match(str(asset.path))
         if not match:

@@ -5,7 +5,8 @@ apart from a prod registry that only receives promoted models. `ModelRegistry`
 wraps `MlflowClient` (dagster-mlflow is weakly kept) and never touches MLflow's
 process-global tracking URI, so dev and prod can be used side by side.
 
-- `LocalMlflowRegistry`: SQLite stores and artifact folders under one root.
+- `LocalMlflowRegistry`: SQLite stores and artifact folders under one root, or its
+  stores in a database server (PostgreSQL) with the artifacts still under the root.
 - `AzureMLRegistry`: the MLflow-compatible tracking URIs of two Azure ML
   workspaces (needs the `azureml-mlflow` plugin at run time).
 """
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Literal
 from urllib.parse import quote
 
 import dagster as dg
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 if TYPE_CHECKING:  # mlflow costs ~2 s to import: only the processes that use it pay
     from mlflow import MlflowClient
@@ -156,7 +157,7 @@ class ModelRegistry(dg.ConfigurableResource, ABC):
         exp_id = self.ensure_experiment(f"{name}-promotions", "prod")
         lineage = {
             "mlops.source_stage": "dev",
-            "mlops.source_version": dev_version,
+            "mlops.source_version": str(dev_version),  # a REST store refuses an int tag
             "mlops.source_run_id": dev.run_id or "",
             **{k: v for k, v in dev.tags.items() if k.startswith("mlops.")},
             **tags,
@@ -185,12 +186,21 @@ class ModelRegistry(dg.ConfigurableResource, ABC):
 
 
 class LocalMlflowRegistry(ModelRegistry):
-    """MLflow on SQLite: `<root>/mlflow-<stage>.db` with artifacts in `<root>/artifacts-<stage>`."""
+    """MLflow on SQLite: `<root>/mlflow-<stage>.db` with artifacts in `<root>/artifacts-<stage>`;
+    with `store_url`, the tracking and registry tables live in that database instead."""
 
     root: str = Field(description="Folder for the SQLite stores and artifacts.")
+    store_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the tracking+registry databases with `{stage}` for dev "
+        "and prod (e.g. postgresql+psycopg2://mlops@host:5432/mlflow_{stage}); the password "
+        "comes from PGPASSWORD or ~/.pgpass, never the URL. None: SQLite under `root`.",
+    )
 
     def tracking_uri(self, stage: Stage = "dev") -> str:
         Path(self.root).mkdir(parents=True, exist_ok=True)
+        if self.store_url:
+            return self.store_url.replace("{stage}", stage)
         return f"sqlite:///{Path(self.root).resolve()}/mlflow-{stage}.db"
 
     def artifact_root(self, stage: Stage = "dev") -> str | None:
@@ -205,15 +215,23 @@ class AzureMLRegistry(ModelRegistry):
     dev_workspace: str
     prod_workspace: str
 
-    def tracking_uri(self, stage: Stage = "dev") -> str:
-        from azure.ai.ml import MLClient
-        from azure.identity import DefaultAzureCredential
+    _uris: dict[str, str] = PrivateAttr(default_factory=dict)
 
-        workspace = self.dev_workspace if stage == "dev" else self.prod_workspace
-        ml = MLClient(
-            DefaultAzureCredential(), self.subscription_id, self.resource_group, workspace
-        )
-        return ml.workspaces.get(workspace).mlflow_tracking_uri
+    def tracking_uri(self, stage: Stage = "dev") -> str:
+        """The workspace's MLflow tracking URI, asked once per resource instance (every
+        registry call needs it; the workspace lookup is a management-plane request)."""
+        from resources import azure_ml
+
+        if stage not in STAGES:
+            raise RegistryError(f"unknown registry stage {stage!r}; use one of {STAGES}")
+        if stage not in self._uris:
+            workspace = self.dev_workspace if stage == "dev" else self.prod_workspace
+            ml = azure_ml.ml_client(self.subscription_id, self.resource_group, workspace)
+            uri = ml.workspaces.get(workspace).mlflow_tracking_uri
+            if not uri:
+                raise RegistryError(f"workspace {workspace} reports no MLflow tracking URI")
+            self._uris[stage] = uri
+        return self._uris[stage]
 
     def artifact_root(self, stage: Stage = "dev") -> str | None:
         return None

@@ -35,6 +35,7 @@ from mlops_core.batch import (
 from mlops_core.batch_azure import build_batch_deployment
 from mlops_core.batch_pool import run_batch
 from mlops_core.lake_fs import FsLake
+from resources.batch_scoring import LocalBatchPool
 from resources.lake import AzureBlobLake, LocalLake
 from resources.registry import LocalMlflowRegistry
 from tests import batch_scoring_model as tiny
@@ -256,7 +257,7 @@ def test_asset_records_each_day_and_fails_naming_the_partition(tmp_path, instanc
         config = {"max_concurrency_per_instance": 2, "max_retries": 0}
         result = dg.materialize(
             [asset],
-            resources={"lake": lake, "registry": registry},
+            resources={"lake": lake, "registry": registry, "batch": LocalBatchPool()},
             instance=instance,
             run_config={"ops": {"tiny__batch_predictions": {"config": config}}},
             tags={

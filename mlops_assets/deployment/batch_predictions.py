@@ -1,8 +1,10 @@
 """Generic batch endpoint: daily partitions scored with the prod champion.
 
 A partition range runs as one Dagster run (single-run backfill) whose step hands
-the range to the batch pool (`mlops_core/batch_pool.py`): mini-batches of days
-scored by worker processes, each loading the champion once. Every day's output
+the range to the `batch` resource (`resources/batch_scoring.py`): locally the batch
+pool (`mlops_core/batch_pool.py`, mini-batches of days scored by worker processes,
+each loading the champion once), on Azure the scenario's Azure ML batch endpoint
+(`<scenario>-batch`), which scores the same way on a compute cluster. Every day's output
 (`predictions/<scenario>/<day>/<output_file_name>`) is replaced atomically, so a
 backfill never writes a day twice, re-running it is idempotent, and a failed run
 leaves no half-written day. The config fields are Azure ML's batch deployment
@@ -20,9 +22,9 @@ from pydantic import Field
 from mlops_assets import naming
 from mlops_assets.partitions import partition_days
 from mlops_core.batch import BatchJob, BatchSettings, MiniBatchFailed, model_modules
-from mlops_core.batch_pool import run_batch
 from mlops_core.lake_fs import FsLake
 from mlops_core.spec import ScenarioSpec
+from resources.batch_scoring import BatchScoring, BatchScoringError
 from resources.lake import DataLake
 from resources.registry import ModelRegistry
 
@@ -59,6 +61,11 @@ def batch_days(spec: ScenarioSpec) -> dg.DailyPartitionsDefinition:
     end = spec.data.last_day
     end_date = (date.fromisoformat(end) + timedelta(days=1)).isoformat() if end else None
     return dg.DailyPartitionsDefinition(start_date=spec.data.first_day, end_date=end_date)
+
+
+def batch_endpoint_name(scenario: str) -> str:
+    """The scenario's batch endpoint (Azure ML endpoint names: letters, digits, hyphens)."""
+    return f"{scenario}-batch"
 
 
 def predictions_path(scenario: str, day: str, file_name: str = OUTPUT_FILE_NAME) -> str:
@@ -112,6 +119,7 @@ def build_batch_predictions(
         config: BatchScoringConfig,
         lake: DataLake,
         registry: ModelRegistry,
+        batch: BatchScoring,
     ) -> dg.MaterializeResult:
         """Predictions of the prod champion for every record of a day (daily partitions)."""
         settings = config.settings()
@@ -124,12 +132,17 @@ def build_batch_predictions(
         job = batch_job(spec, lake, model_dir, version, token, settings.output_file_name)
         days = partition_days(context)
         try:
-            report = run_batch(job, days, settings, log=context.log.warning)
+            report = batch.score(
+                batch_endpoint_name(spec.name), job, days, settings,
+                model_name=spec.model_name, model_version=version, log=context.log.warning,
+            )  # fmt: skip
         except MiniBatchFailed as err:
             raise dg.Failure(
                 description=str(err),
                 metadata={"partition": err.partition or "", "attempts": err.attempts},
             ) from err
+        except BatchScoringError as err:
+            raise dg.Failure(description=str(err)) from err
         rows = sum(report.rows.values())
         context.log.info(
             f"scored {rows} rows over {len(days)} day(s) in {report.seconds:.1f}s: "
