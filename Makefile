@@ -7,6 +7,8 @@ AZURITE_VERSION := 3.35.0
 # Label Studio pins its own Django and friends: it gets a venv of its own
 LABEL_STUDIO_VENV := .tools/label-studio-venv
 LABEL_STUDIO_DATA := .tools/label-studio-data
+# The Azure ML inference server pins its own pydantic and opentelemetry: a venv of its own too
+AZMLINFSRV_VENV := .tools/azmlinfsrv-venv
 
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export MLOPS_HOME ?= $(CURDIR)/.mlops
@@ -14,7 +16,7 @@ export OMP_NUM_THREADS ?= 1
 export MLOPS_MLFLOW_UI_URL ?= http://127.0.0.1:5000
 export MLOPS_MLFLOW_PROD_UI_URL ?= http://127.0.0.1:5001
 
-.PHONY: install demo dev mlflow-ui test test-azure-live lint bench clean label-studio label-studio-start
+.PHONY: install demo dev dev-postgres mlflow-ui test test-azure-live lint bench clean label-studio label-studio-start azmlinfsrv
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -53,6 +55,19 @@ $(LABEL_STUDIO_DATA)/label_studio.sqlite3: $(LABEL_STUDIO_VENV)/.installed
 		--data-dir $(LABEL_STUDIO_DATA) </dev/null
 	touch $@
 
+# The model code's libraries at the main venv's versions: models saved there must load here
+# (1.5 is the azmlinfsrv whose rawhttp/AMLResponse API serving/azureml/score.py was checked against)
+AZMLINFSRV_LIBS := mlflow-skinny|scikit-learn|skops|numpy|pandas|scipy|cloudpickle|pyyaml|orjson|starlette|pillow
+$(AZMLINFSRV_VENV)/.installed: $(VENV)/.installed
+	test -x $(AZMLINFSRV_VENV)/bin/python || $(PYTHON) -m venv $(AZMLINFSRV_VENV)
+	$(PY) -m pip list --format=freeze | grep -iE '^($(AZMLINFSRV_LIBS))==' > $(AZMLINFSRV_VENV)/model-libs.txt
+	$(AZMLINFSRV_VENV)/bin/python -m pip install --quiet "azureml-inference-server-http==1.5.*" \
+		-r $(AZMLINFSRV_VENV)/model-libs.txt
+	touch $@
+
+## azmlinfsrv: the Azure ML inference server in its own venv, for score.py's contract test
+azmlinfsrv: $(AZMLINFSRV_VENV)/.installed
+
 ## label-studio: Label Studio 1.23 in its own venv, its data dir migrated (docs/labeling.md)
 label-studio: $(LABEL_STUDIO_DATA)/label_studio.sqlite3
 
@@ -74,6 +89,23 @@ dev: install $(DAGSTER_HOME)/dagster.yaml
 	@echo "MLflow UIs on the same stores (another terminal): make mlflow-ui"
 	@# `dagster dev` is what this Dagster version's docs run; `dg dev` needs a dg project
 	PYTHONWARNINGS='ignore:Function `dev_command` is superseded' \
+		$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+# dev-postgres keeps its own Dagster instance and stores (lake, approvals, endpoints) next to
+# its cluster: records made against the SQLite registries must not meet PostgreSQL's versions
+PG_DEV := $(CURDIR)/.tools/postgres-dev
+PG_PORT ?= 5433
+
+## dev-postgres: `make dev` with the Dagster instance and both MLflow registries on a local
+## PostgreSQL on 127.0.0.1:PG_PORT (5433), all under .tools/postgres-dev; stopped on exit
+dev-postgres: install
+	mkdir -p $(PG_DEV)/dagster_home
+	cp deploy/dagster-postgres.yaml $(PG_DEV)/dagster_home/dagster.yaml
+	exports=$$($(PY) -m resources.postgres_local start --root $(PG_DEV)/cluster --port $(PG_PORT)) \
+	&& eval "$$exports" \
+	&& trap '$(PY) -m resources.postgres_local stop --root $(PG_DEV)/cluster' INT TERM EXIT \
+	&& DAGSTER_HOME=$(PG_DEV)/dagster_home MLOPS_HOME=$(PG_DEV)/mlops DAGSTER_EVENT_BATCH_SIZE=1000 \
+		PYTHONWARNINGS='ignore:Function `dev_command` is superseded' \
 		$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 ## mlflow-ui: MLflow's UI on the dev registry (port 5000) and on the prod registry (5001)
@@ -106,6 +138,7 @@ bench: install
 	$(PY) bench/orchestration_bench.py
 	$(PY) bench/vision_bench.py
 	$(PY) bench/nlp_bench.py
+	$(PY) bench/postgres_bench.py
 
 # clean deletes the stores themselves, so it stops their scoring servers through the
 # resource directly: `mlops endpoint serve --stop` would (rightly) ask for a mapped identity.

@@ -21,6 +21,7 @@ import pytest
 
 from resources.compute import InProcessCompute
 from resources.env import local_resources
+from tests.postgres_cluster import pg_cluster, pg_stores  # noqa: F401 (fixtures)
 
 ROOT = Path(__file__).resolve().parents[1]
 AZURITE_BIN = ROOT / ".tools" / "node_modules" / ".bin" / "azurite-blob"
@@ -133,8 +134,13 @@ LONGEST_FIRST = (
     "tests.test_classical_monitoring",
     "tests.test_labeling_loopback",
     "tests.test_concurrent_training",
+    "tests.test_postgres_lifecycle",
+    "tests.test_postgres_daemon",
     "tests.scenarios.nlp.test_text_models",
     "tests.test_batch_scoring",
+    "tests.resources.test_registry_azure",
+    "tests.serving.test_azmlinfsrv_contract",
+    "tests.resources.test_batch_azure_endpoint",
     "tests.resources.test_labeling_studio",
 )
 
