@@ -9,19 +9,22 @@ time than scoring it (bench/batch_bench.py). `BatchingSqliteStorage` is Dagster'
 SQLite storage whose event log writes such a batch in one transaction per database
 (the run's shard and the cross-run index), with the same rows as one-by-one writes.
 
-deploy/dagster.yaml selects it; the storage stays in `$DAGSTER_HOME/storage`, so an
-instance created with Dagster's own `storage: sqlite` opens unchanged. On
+deploy/dagster.yaml selects it through `instance_class: BatchingInstance`; the files stay
+where Dagster's default SQLite storage keeps them (the instance folder), so an instance
+created without this setting opens unchanged, with its history. On
 PostgreSQL, dagster-postgres already writes materialization batches in one insert.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from dagster import DagsterInstance
 from dagster._core.events import DagsterEventType
 from dagster._core.events.log import EventLogEntry
+from dagster._core.instance.ref import InstanceRef
 from dagster._core.storage.event_log import SqliteEventLogStorage
 from dagster._core.storage.sqlite_storage import DagsterSqliteStorage, _event_logs_directory
 from dagster._serdes import ConfigurableClassData
@@ -65,22 +68,34 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
 
 
 class BatchingSqliteStorage(DagsterSqliteStorage):
-    """`DagsterSqliteStorage` with `BatchingSqliteEventLogStorage`; `base_dir` defaults to
-    `$DAGSTER_HOME/storage`, where Dagster's own SQLite storage keeps it."""
+    """`DagsterSqliteStorage` (same `base_dir`, same files) with the batching event log."""
 
     def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None):
         super().__init__(base_dir, inst_data=inst_data)
         self._event_log_storage = BatchingSqliteEventLogStorage(_event_logs_directory(base_dir))
 
     @classmethod
-    def config_type(cls) -> Any:
-        from dagster import Field, StringSource
+    def from_config_value(cls, inst_data: ConfigurableClassData, config_value: Any) -> Any:
+        return cls.from_local(inst_data=inst_data, **config_value)  # Dagster's names its class
 
-        return {"base_dir": Field(StringSource, is_required=False)}
+
+class BatchingInstance(DagsterInstance):
+    """Dagster's instance whose default storage is `BatchingSqliteStorage` in the instance's
+    own folder (where Dagster's default SQLite storage keeps its files). A `storage:` in
+    dagster.yaml (PostgreSQL) still takes precedence. An instance class, rather than a
+    `storage:` entry, because only the instance class is told which folder it lives in."""
 
     @classmethod
-    def from_config_value(cls, inst_data: ConfigurableClassData | None, config_value: Any) -> Any:
-        base_dir = config_value.get("base_dir") or os.path.join(
-            os.environ["DAGSTER_HOME"], "storage"
-        )
-        return cls.from_local(base_dir, inst_data=inst_data)
+    def config_schema(cls) -> dict[str, Any]:
+        return {}
+
+    @staticmethod
+    def config_defaults(base_dir: str) -> Mapping[str, ConfigurableClassData | None]:
+        import yaml
+
+        return {
+            **InstanceRef.config_defaults(base_dir),
+            "storage": ConfigurableClassData(
+                __name__, BatchingSqliteStorage.__name__, yaml.dump({"base_dir": base_dir})
+            ),
+        }

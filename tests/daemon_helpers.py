@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from resources.env import local_resources
 from tests.conftest import ROOT, stop_endpoints
 from tests.governance.helpers import approve, governed
 from tests.helpers import QUIET
+from tests.processes import stop_group
 from tests.test_classical_monitoring import DRIFT_DAY, send_day, shifted
 
 TICK_LINE = "Checking for new runs for sensor: classical_drift_retrain_sensor"
@@ -90,11 +90,7 @@ def running_daemon(life: Lifecycle) -> Iterator[subprocess.Popen]:
     try:
         yield daemon
     finally:
-        os.killpg(daemon.pid, signal.SIGTERM)
-        try:
-            daemon.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(daemon.pid, signal.SIGKILL)
+        stop_group(daemon, timeout=30)
 
 
 def log_tail(life: Lifecycle) -> str:

@@ -72,8 +72,7 @@ def batching_home(tmp_path) -> Path:
     return home
 
 
-def test_batched_records_match_dagsters_own(tmp_path, batching_home, monkeypatch):
-    monkeypatch.setenv("DAGSTER_HOME", str(batching_home))
+def test_batched_records_match_dagsters_own(tmp_path, batching_home):
     plain_home = tmp_path / "plain"
     plain_home.mkdir()
     (plain_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
@@ -89,7 +88,6 @@ def test_batched_records_match_dagsters_own(tmp_path, batching_home, monkeypatch
 
 
 def test_a_run_hands_its_partition_events_over_as_batches(batching_home, monkeypatch):
-    monkeypatch.setenv("DAGSTER_HOME", str(batching_home))
     batches: list[tuple[str, int]] = []
     original = BatchingSqliteEventLogStorage.store_event_batch
 
@@ -103,3 +101,23 @@ def test_a_run_hands_its_partition_events_over_as_batches(batching_home, monkeyp
         assert backfill(instance, "2013-01-01", "2013-01-31")
     assert ("ASSET_MATERIALIZATION_PLANNED", 31) in batches
     assert ("ASSET_MATERIALIZATION", 31) in batches
+
+
+def test_the_instance_keeps_its_files_in_its_own_folder(tmp_path, monkeypatch):
+    """An instance made by Dagster's default settings opens with its history under this
+    one, and its files stay in its own folder whatever DAGSTER_HOME says."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "elsewhere"))
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert backfill(instance, "2013-01-01", "2013-01-10")
+        (before,) = [r.dagster_run.run_id for r in instance.get_run_records()]
+    (home / "dagster.yaml").write_text((ROOT / "deploy" / "dagster.yaml").read_text())
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert isinstance(instance.event_log_storage, BatchingSqliteEventLogStorage)
+        assert [r.dagster_run.run_id for r in instance.get_run_records()] == [before]
+        assert backfill(instance, "2013-01-11", "2013-01-20")
+        assert len(instance.get_materialized_partitions(KEY)) == 20
+    assert not (tmp_path / "elsewhere").exists()
+    assert (home / "history" / "runs.db").is_file()

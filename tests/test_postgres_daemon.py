@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ import pytest
 
 from tests.conftest import ROOT
 from tests.postgres_cluster import INSTANCE_YAML, PgStores
+from tests.processes import stop_group
 
 pytestmark = pytest.mark.slow
 DEFS = Path(__file__).with_name("postgres_daemon_defs.py")
@@ -44,11 +44,7 @@ def running_daemon(dagster_home: Path, log: Path) -> Iterator[subprocess.Popen]:
     try:
         yield daemon
     finally:
-        os.killpg(daemon.pid, signal.SIGTERM)
-        try:
-            daemon.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(daemon.pid, signal.SIGKILL)
+        stop_group(daemon, timeout=30)
 
 
 def poll(condition: Callable[[], Any], what: str, daemon: subprocess.Popen, log: Path) -> Any:
@@ -93,4 +89,5 @@ def test_daemon_launches_a_sensor_run_on_postgres(tmp_path, pg_stores: PgStores)
     assert not list(dagster_home.rglob("*.db")), "a SQLite store was written"
     with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
         (state,) = [s for s in instance.all_instigator_state() if s.name == "heartbeat_sensor"]
-        assert int(state.instigator_data.cursor) >= len(statuses)
+        # a tick the daemon's shutdown interrupted stays STARTED and never moved the cursor
+        assert int(state.instigator_data.cursor) >= len([s for s in statuses if s != "STARTED"])

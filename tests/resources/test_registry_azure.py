@@ -8,8 +8,6 @@ workspace's URI, once per resource; an unknown workspace is an error naming it; 
 alias, promote (copying the model through the server) and download work on those URIs.
 """
 
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -23,6 +21,7 @@ from resources import azure_ml
 from resources.registry import AzureMLRegistry
 from tests.azure_standin import RecordingMLClient
 from tests.conftest import free_port
+from tests.processes import stop_group
 
 
 @pytest.fixture(scope="module")
@@ -53,12 +52,7 @@ def mlflow_server(tmp_path_factory):
             time.sleep(0.2)
         yield url
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop_group(proc, timeout=20)
         log.close()
 
 

@@ -11,7 +11,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ import yaml
 
 from serving.scoring.image_model import ImageSpec
 from serving.scoring.model import ModelLoadError, ServedModel
+from tests.processes import stop_group
 from tests.serving.conftest import (
     AUTH,
     MLFLOW_PANDAS_WARNING,
@@ -140,10 +140,4 @@ def test_mlflow_models_serve_answers_the_same(
         bad = {"dataframe_split": {"columns": ["image"], "data": [[b64(b"hello")]]}}
         assert httpx.post(f"{url}/invocations", json=bad, timeout=30).status_code == 400
     finally:
-        with contextlib.suppress(ProcessLookupError):  # the group we started, by its id
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop_group(proc, timeout=20)

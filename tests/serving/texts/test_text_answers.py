@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -35,6 +34,7 @@ from serving.scoring.inference_log import iter_records
 from serving.scoring.model import ServedModel
 from serving.scoring.parsing import parse_azureml
 from serving.scoring.text_model import split_scores
+from tests.processes import stop_group
 from tests.serving.conftest import (
     AUTH,
     MLFLOW_PANDAS_WARNING,
@@ -274,10 +274,4 @@ def test_mlflow_models_serve_answers_the_same(
             ours = texts.post("/invocations", json=body, headers=JSON)
             assert theirs.json() == ours.json()
     finally:
-        with contextlib.suppress(ProcessLookupError):  # the group we started, by its id
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop_group(proc, timeout=20)
