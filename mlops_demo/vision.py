@@ -48,6 +48,12 @@ def meta(result, artifact: str) -> dict:
     return {}
 
 
+def request_id(scenario: str, day: str, start: int) -> str:
+    """Unique per request and the same in every run: the demo's (and its tests') labeling
+    picks, and so what the retrain learns, do not change from one run to the next."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"mlops-demo/{scenario}/{day}/{start}").hex
+
+
 def send_items(res: dict, spec, frame, day: str, per_request: int = 10) -> int:
     """A day's new items (`frame`, as landed: images or texts) to the production endpoint as
     a client sends them (the spec's codec), filed by that day; returns the number of requests."""
@@ -64,7 +70,8 @@ def send_items(res: dict, spec, frame, day: str, per_request: int = 10) -> int:
                 uri,
                 json=spec.codec.payload(batch),
                 headers={"Authorization": f"Bearer {keys['primary']}",
-                         "x-request-id": uuid.uuid4().hex, "x-mlops-event-date": day,
+                         "x-request-id": request_id(spec.name, day, start),
+                         "x-mlops-event-date": day,
                          "x-mlops-replay-key": keys["replay"]},
             ).raise_for_status()  # fmt: skip
             sent += 1

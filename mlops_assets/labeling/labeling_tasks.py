@@ -69,6 +69,9 @@ def build_labeling_tasks(spec: ScenarioSpec) -> dg.AssetsDefinition:
         if logged.empty:
             raise dg.Failure(f"no scored items on {config.days}: nothing to label")
         logged.insert(0, ITEM_ID, item_ids(logged))
+        # The log's row order depends on which server process wrote a row and when; the
+        # selection (ties, the random share) must depend only on the rows themselves.
+        logged = logged.sort_values(ITEM_ID, kind="stable", ignore_index=True)
         spread_by = labeling_spec.spread_by
         if spread_by is not None and spread_by not in logged:
             raise dg.Failure(f"the {spec.name} inference log has no {spread_by!r} column")
