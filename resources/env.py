@@ -16,7 +16,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import dagster as dg
 
@@ -109,6 +109,12 @@ def labeling_for(env: Env, lake: DataLake) -> LabelingProject:
                      f"{LABELING_BACKENDS}")  # fmt: skip
 
 
+def _has_password(url: str) -> bool:
+    """In the user part or as a query parameter (SQLAlchemy hands those to the driver)."""
+    parts = urlsplit(url)
+    return bool(parts.password) or "password" in {k.lower() for k in parse_qs(parts.query)}
+
+
 def mlflow_store_url() -> str | None:
     """`MLOPS_MLFLOW_DB_URL`: one database server for both local registries instead of SQLite
     files, `{stage}` naming the dev and prod databases, e.g.
@@ -121,7 +127,7 @@ def mlflow_store_url() -> str | None:
         "has no `{stage}` (dev and prod need a database each)" if "{stage}" not in url
         else "is not a URL (dialect+driver://user@host:port/db)" if "://" not in url
         else "carries a password: set PGPASSWORD or use ~/.pgpass instead"
-        if urlsplit(url.replace("{stage}", "dev")).password else None
+        if _has_password(url.replace("{stage}", "dev")) else None
     )  # fmt: skip
     if problem:
         raise ValueError(f"MLOPS_MLFLOW_DB_URL {problem}")

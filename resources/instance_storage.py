@@ -12,7 +12,8 @@ SQLite storage whose event log writes such a batch in one transaction per databa
 deploy/dagster.yaml selects it through `instance_class: BatchingInstance`; the files stay
 where Dagster's default SQLite storage keeps them (the instance folder), so an instance
 created without this setting opens unchanged, with its history. On
-PostgreSQL, dagster-postgres already writes materialization batches in one insert.
+PostgreSQL, dagster-postgres writes materialization batches (not planned events) in one
+insert.
 """
 
 from __future__ import annotations
@@ -52,9 +53,20 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
         # Dagster's SQLite connections are already a transaction each
         with self.run_connection(next(iter(runs))) as conn:
             conn.execute(self.prepare_insert_event_batch(events))
-        # The index keeps each event's own id (the tags point at it), so the inserts are one
-        # per event, in one transaction. An asset's row keeps its last event only: written
-        # once per asset, as dagster-postgres does for a batch.
+        # The run's log holds the events now. Raising would make Dagster store them all
+        # again one by one (its fallback for a failed batch), duplicating them there; so a
+        # failed index batch (e.g. the index locked past SQLite's timeout) is retried an
+        # event at a time, as Dagster's own path writes the index.
+        try:
+            self._index(events)
+        except Exception:
+            for event in events:
+                self._index([event])
+
+    def _index(self, events: Sequence[EventLogEntry]) -> None:
+        """The cross-run index rows of `events`, in one transaction. The index keeps each
+        event's own id (the tags point at it), so the inserts are one per event. An asset's
+        row keeps its last event only: written once per asset, as dagster-postgres does."""
         with self.index_transaction() as conn:
             inserts = [conn.execute(self.prepare_insert_event(e)) for e in events]
             ids = [insert.inserted_primary_key[0] for insert in inserts]

@@ -19,14 +19,15 @@ import os
 import pwd
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from resources.endpoint_ports import free_port
 
 DATABASES = ("dagster", "mlflow_dev", "mlflow_prod")
 SUPERUSER = "mlops"
@@ -59,7 +60,7 @@ class LocalPostgres:
 
     root: Path
     port: int
-    password: str
+    password: str = field(repr=False)  # never in a test failure or a log line
     user: str = SUPERUSER
     host: str = "127.0.0.1"
 
@@ -120,12 +121,6 @@ def _run(cmd: list[str], what: str) -> None:
         raise PostgresError(f"{what} failed ({done.returncode}): {detail}")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _hand_over(*paths: Path) -> None:
     """Under root, give these paths to the server's OS user (and check it can reach them)."""
     if os.geteuid() != 0:
@@ -145,8 +140,9 @@ def _hand_over(*paths: Path) -> None:
 def _initdb(binaries: Path, root: Path, durable: bool) -> None:
     password = secrets.token_urlsafe(24)
     pwfile = root / "password"
-    pwfile.write_text(password)
-    pwfile.chmod(0o600)
+    # created owner-only: never readable by others, not even between write and chmod
+    with os.fdopen(os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+        out.write(password)
     _hand_over(root, pwfile)
     _run([str(binaries / "initdb"), "-D", str(root / "data"), "-U", SUPERUSER,
           f"--pwfile={pwfile}", "--auth=scram-sha-256", "--encoding=UTF8", "--locale=C",
@@ -214,7 +210,7 @@ def _start_server(binaries: Path, root: Path, port: int | None, durable: bool) -
     state = root / "cluster.json"
     kept = json.loads(state.read_text())["port"] if state.exists() else None
     for attempt in range(3):  # a free port can be taken before the server binds it
-        _write_settings(root, port or kept or _free_port(), durable)
+        _write_settings(root, port or kept or free_port(), durable)
         try:
             _run([str(binaries / "pg_ctl"), "start", "-D", str(root / "data"), "-w", "-t", "60",
                   "-l", str(root / "server.log")], "pg_ctl start")  # fmt: skip
@@ -245,10 +241,8 @@ def throwaway(
     try:
         yield start(root, databases=databases, durable=durable)
     finally:
-        try:
-            stop(root)
-        finally:
-            shutil.rmtree(root, ignore_errors=True)
+        stop(root)  # raises if it cannot: then the data stays, under a live server
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

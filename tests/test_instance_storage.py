@@ -26,7 +26,17 @@ def daily_rows(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     return dg.MaterializeResult(metadata={"days": len(context.partition_keys)})
 
 
-JOB = dg.Definitions(assets=[daily_rows]).resolve_implicit_global_asset_job_def()
+COPY_KEY = dg.AssetKey("daily_copy")
+
+
+@dg.asset(
+    key=COPY_KEY, deps=[KEY], partitions_def=DAYS, backfill_policy=dg.BackfillPolicy.single_run()
+)
+def daily_copy() -> None:
+    """A second asset in the run: its planned events share the batch with daily_rows'."""
+
+
+JOB = dg.Definitions(assets=[daily_rows, daily_copy]).resolve_implicit_global_asset_job_def()
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
@@ -43,7 +53,16 @@ def record(instance: dg.DagsterInstance) -> dict:
     materializations = instance.fetch_materializations(KEY, limit=1000).records
     planned = instance.fetch_planned_materializations(KEY, limit=1000).records
     keys = DAYS.get_partition_keys()
+    newest_run = instance.get_run_records(limit=1)[0].dagster_run.run_id
+    assets = {
+        record.asset_entry.asset_key.to_user_string(): (
+            record.asset_entry.last_materialization_record.partition_key,
+            record.asset_entry.last_run_id == newest_run,
+        )
+        for record in instance.get_asset_records([KEY, COPY_KEY])
+    }
     return {
+        "assets": assets,
         "metadata": sorted(
             (r.partition_key, r.asset_materialization.metadata["rows"].value)
             for r in materializations
@@ -83,6 +102,11 @@ def test_batched_records_match_dagsters_own(tmp_path, batching_home):
     assert batched == plain
     assert len(batched["metadata"]) == 31 and batched["metadata"][0] == ("2013-01-01", 1)
     assert len(batched["planned"]) == 59
+    # the last materialization is January's; the failed February run planned both assets
+    assert batched["assets"] == {
+        "daily_rows": ("2013-01-31", True),
+        "daily_copy": ("2013-01-31", True),
+    }
     failed = [k for k, s in batched["status"].items() if s == dg.AssetPartitionStatus.FAILED]
     assert failed == DAYS.get_partition_keys()[31:]
 
@@ -99,8 +123,12 @@ def test_a_run_hands_its_partition_events_over_as_batches(batching_home, monkeyp
     with dg.DagsterInstance.from_config(str(batching_home)) as instance:
         assert isinstance(instance.event_log_storage, BatchingSqliteEventLogStorage)
         assert backfill(instance, "2013-01-01", "2013-01-31")
-    assert ("ASSET_MATERIALIZATION_PLANNED", 31) in batches
-    assert ("ASSET_MATERIALIZATION", 31) in batches
+    # planned: both assets' days in one batch; materialized: each asset's days in one
+    assert sorted(batches) == [
+        ("ASSET_MATERIALIZATION", 31),
+        ("ASSET_MATERIALIZATION", 31),
+        ("ASSET_MATERIALIZATION_PLANNED", 62),
+    ]
 
 
 def test_the_instance_keeps_its_files_in_its_own_folder(tmp_path, monkeypatch):
@@ -121,3 +149,26 @@ def test_the_instance_keeps_its_files_in_its_own_folder(tmp_path, monkeypatch):
         assert len(instance.get_materialized_partitions(KEY)) == 20
     assert not (tmp_path / "elsewhere").exists()
     assert (home / "history" / "runs.db").is_file()
+
+
+def test_a_failed_index_write_does_not_store_the_events_twice(batching_home, monkeypatch):
+    """The run's log is written first; an index batch that fails (SQLite locked past its
+    timeout) is retried an event at a time, never by Dagster storing the batch again."""
+    original, failures = BatchingSqliteEventLogStorage._index, []
+
+    def flaky(self, events):
+        if len(events) > 1 and not failures:
+            failures.append(len(events))
+            raise RuntimeError("database is locked")
+        return original(self, events)
+
+    monkeypatch.setattr(BatchingSqliteEventLogStorage, "_index", flaky)
+    with dg.DagsterInstance.from_config(str(batching_home)) as instance:
+        assert backfill(instance, "2013-01-01", "2013-01-10")
+        (run,) = instance.get_run_records()
+        kinds = [e.dagster_event_type for e in instance.all_logs(run.dagster_run.run_id)]
+        assert failures, "no batch reached the index"
+        assert kinds.count(dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED) == 20
+        assert kinds.count(dg.DagsterEventType.ASSET_MATERIALIZATION) == 20
+        assert len(instance.get_materialized_partitions(KEY)) == 10
+        assert len(instance.fetch_materializations(KEY, limit=100).records) == 10

@@ -48,11 +48,11 @@ def running_daemon(dagster_home: Path, log: Path) -> Iterator[subprocess.Popen]:
 
 
 def poll(condition: Callable[[], Any], what: str, daemon: subprocess.Popen, log: Path) -> Any:
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 180
     while not (value := condition()):
         tail = log.read_text(errors="replace")[-3000:]
         assert daemon.poll() is None, f"the daemon exited before {what}:\n{tail}"
-        assert time.monotonic() < deadline, f"no {what} within 120 s; daemon log:\n{tail}"
+        assert time.monotonic() < deadline, f"no {what} within 180 s; daemon log:\n{tail}"
         time.sleep(0.5)
     return value
 

@@ -29,6 +29,7 @@ URL = "postgresql+psycopg2://mlops@127.0.0.1:5433/mlflow_{stage}"
         ("postgresql+psycopg2://mlops@127.0.0.1:5433/mlflow", "has no `{stage}`"),
         ("mlflow_{stage}", "is not a URL"),
         ("postgresql+psycopg2://mlops:s3cret@h:5432/mlflow_{stage}", "carries a password"),
+        ("postgresql+psycopg2://mlops@h:5432/mlflow_{stage}?password=s3cret", "carries a password"),
     ],
 )
 def test_bad_store_url_is_refused_naming_the_problem(monkeypatch, url, problem):
