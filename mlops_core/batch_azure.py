@@ -33,14 +33,11 @@ import os
 from typing import Any
 
 from mlops_core.batch import BatchJob, BatchSettings
-from mlops_core.lake_fs import FsLake
+from mlops_core.lake_fs import FsLake, secret_option_keys
 from mlops_core.training_io import STORAGE_OPTIONS_ENV
 
 SUMMARY_FILE_NAME = "partitions.jsonl"
 SCORING_SCRIPT = "mlops_core/batch_azure_score.py"
-# Storage options that are secrets never travel in a manifest (it is uploaded to the
-# workspace's datastore); the scoring environment supplies them in STORAGE_OPTIONS_ENV.
-SECRET_OPTIONS = ("connection_string", "account_key", "sas_token", "credential", "client_secret")
 
 
 def build_batch_deployment(
@@ -114,8 +111,10 @@ def _resolve(ref: str) -> Any:
 
 def job_manifest(job: BatchJob, partition: str) -> dict[str, Any]:
     """One input file of an invocation: the day, and the job by reference (JSON)."""
+    # a manifest is uploaded to the workspace's datastore: options that may be secrets stay
+    # here, and the scoring environment supplies them in STORAGE_OPTIONS_ENV
     options = dict(job.lake.storage_options)
-    secret = any(key in options for key in SECRET_OPTIONS)
+    secret = bool(secret_option_keys(options))
     return {
         "partition": partition,
         "load": _ref(job.load),

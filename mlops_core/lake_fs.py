@@ -35,6 +35,30 @@ def clean_path(path: str) -> str:
     return "/".join(parts)
 
 
+# Storage options that may be written into an Azure ML job definition or an uploaded
+# manifest: they name the account and leave authentication to the compute's identity.
+# Anything else (connection_string, account_key, sas_token, credential, ...) may be a secret.
+SHAREABLE_OPTIONS = frozenset({"account_name", "account_host", "anon"})
+
+
+def secret_option_keys(options: Mapping[str, Any]) -> list[str]:
+    """The keys of `options` that must not be stored where others can read them."""
+    return sorted(k for k in options if k not in SHAREABLE_OPTIONS)
+
+
+def shareable_storage_options(options: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """`options`, if safe to store in `where` (e.g. "the Azure ML job definition"); else
+    `ValueError` naming the keys, since the job definition outlives the run."""
+    secret = secret_option_keys(options)
+    if secret:
+        raise ValueError(
+            f"lake storage options {secret} may hold secrets and would be stored in {where}; "
+            f"only {sorted(SHAREABLE_OPTIONS)} may be: use an identity-based lake "
+            "(account_url) whose compute identity can read it"
+        )
+    return dict(options)
+
+
 @functools.cache
 def _filesystem(protocol: str, options: str) -> Any:
     import fsspec

@@ -3,10 +3,15 @@
 - `LocalBatchPool` (embedded default): worker processes on this machine
   (`mlops_core.batch_pool.run_batch`).
 - `AzureMLBatchEndpoint`: an Azure ML batch endpoint. Each call creates the endpoint if
-  needed, creates or updates its `ModelBatchDeployment` (built from the same
-  `BatchSettings` by `mlops_core.batch_azure`, on the prod champion as an `azureml:` model),
-  invokes it with one manifest file per day (a local folder the SDK uploads), waits for the
-  job and reads its summary output back.
+  needed, creates or updates the `ModelBatchDeployment` of the model version it scores
+  (`<deployment>-v<version>`, built from the same `BatchSettings` by
+  `mlops_core.batch_azure`, as an `azureml:` model), invokes that deployment by name with
+  one manifest file per day (a local folder the SDK uploads), waits for the job and reads
+  its summary output back. One deployment per version, not one updated in place: a run,
+  or a promotion, while a job runs cannot make that job score with another model than the
+  version its output is stamped with. Older version deployments are deleted beyond the
+  newest `keep_deployments`, never the endpoint's default. A run that stops while its job
+  runs (interrupt, timeout, polling error) cancels the job.
 
 Both score the same `BatchJob` with the same settings, write each day's output at
 `job.output_path(day)` in the lake, and return the same `BatchReport` (rows per day, in
@@ -84,7 +89,12 @@ class AzureMLBatchEndpoint(BatchScoring):
     cores_per_instance: int = Field(
         default=4, description="vCPUs of a cluster node: max_concurrency_per_instance=0's value."
     )
-    deployment: str = Field(default="scoring", description="Batch deployment name.")
+    deployment: str = Field(
+        default="scoring", description="Deployment name prefix: `<prefix>-v<model version>`."
+    )
+    keep_deployments: int = Field(
+        default=3, ge=1, description="Newest version deployments kept; older ones are deleted."
+    )
     code_path: str | None = Field(default=None, description="Code snapshot; None: this repo.")
     registry_stage: str = Field(default="prod", description="This workspace's own registry.")
     poll_interval_s: float = Field(default=15.0, description="Seconds between job polls.")
@@ -100,21 +110,24 @@ class AzureMLBatchEndpoint(BatchScoring):
             )
         log = log or _quiet
         ml = azure_ml.ml_client(self.subscription_id, self.resource_group, self.workspace)
-        self._ensure_endpoint(ml, endpoint)
+        batch_endpoint = self._ensure_endpoint(ml, endpoint)
+        name = self.deployment_name(model_version)
         model = azure_ml.model_reference(
             ml, name=model_name, version=str(model_version), model_dir=job.model_dir,
             registry="prod", workspace_registry=self.registry_stage,
             tags={"mlops.model_version": str(model_version), "mlops.registry": "prod"},
         )  # fmt: skip
-        deployment = build_batch_deployment(settings, **self._deployment_args(endpoint, model))
+        args = self._deployment_args(endpoint, name, model)
+        deployment = build_batch_deployment(settings, **args)
         azure_ml.wait(
             lambda: ml.batch_deployments.begin_create_or_update(deployment),
-            f"batch deployment {self.deployment} of endpoint {endpoint}",
+            f"batch deployment {name} of endpoint {endpoint}",
             error=BatchScoringError,
         )
+        self._prune(ml, batch_endpoint, name, log)
         started = time.monotonic()
         with tempfile.TemporaryDirectory(prefix="mlops-batch-") as tmp:
-            rows = self._invoke(ml, endpoint, job, partitions, Path(tmp), log)
+            rows = self._invoke(ml, endpoint, name, job, partitions, Path(tmp), log)
         missing = [p for p in partitions if p not in rows]
         if missing:
             raise BatchScoringError(f"the batch job on {endpoint} reported no rows for {missing}")
@@ -127,30 +140,60 @@ class AzureMLBatchEndpoint(BatchScoring):
             seconds=time.monotonic() - started,
         )
 
-    def _deployment_args(self, endpoint: str, model: str) -> dict:
+    def deployment_name(self, model_version: str) -> str:
+        """The deployment serving `model_version` (Azure refuses names it cannot take)."""
+        return f"{self.deployment}-v{model_version}"
+
+    def _deployment_args(self, endpoint: str, name: str, model: str) -> dict:
         from mlops_core.batch_azure import SCORING_SCRIPT, SUMMARY_FILE_NAME
         from resources.compute import REPO_ROOT
 
         return {
-            "name": self.deployment, "endpoint_name": endpoint, "model": model,
+            "name": name, "endpoint_name": endpoint, "model": model,
             "compute": self.compute, "cores_per_instance": self.cores_per_instance,
             "environment": self.environment, "code_path": self.code_path or str(REPO_ROOT),
             "scoring_script": SCORING_SCRIPT, "output_file_name": SUMMARY_FILE_NAME,
         }  # fmt: skip
 
-    def _ensure_endpoint(self, ml, endpoint: str) -> None:
-        if azure_ml.get_or_none(ml.batch_endpoints.get, endpoint) is not None:
-            return
+    def _ensure_endpoint(self, ml, endpoint: str):
+        found = azure_ml.get_or_none(ml.batch_endpoints.get, endpoint)
+        if found is not None:
+            return found
         from azure.ai.ml.entities import BatchEndpoint
 
         new = BatchEndpoint(name=endpoint, tags={"mlops.managed_by": "dagster"})
-        azure_ml.wait(
+        return azure_ml.wait(
             lambda: ml.batch_endpoints.begin_create_or_update(new),
             f"creating batch endpoint {endpoint}",
             error=BatchScoringError,
         )
 
-    def _invoke(self, ml, endpoint, job, partitions, tmp: Path, log: Log) -> dict[str, int]:
+    def _prune(self, ml, endpoint, current: str, log: Log) -> None:
+        """Delete version deployments older than the newest `keep_deployments`, except
+        `current` and the endpoint's default. Housekeeping: a refusal is logged, not raised."""
+        prefix = f"{self.deployment}-v"
+        default = (endpoint.defaults or {}).get("deployment_name")
+        found = [d.name for d in ml.batch_deployments.list(endpoint.name)]
+        versions = sorted(
+            (int(n.removeprefix(prefix)), n)
+            for n in found
+            if n.startswith(prefix) and n.removeprefix(prefix).isdigit()
+        )
+        for _, name in versions[: -self.keep_deployments]:
+            if name in (current, default):
+                continue
+            try:
+                azure_ml.wait(
+                    lambda n=name: ml.batch_deployments.begin_delete(n, endpoint.name),
+                    f"deleting batch deployment {name} of endpoint {endpoint.name}",
+                    error=BatchScoringError,
+                )
+            except BatchScoringError as err:
+                log(f"kept old batch deployment {name}: {err}")
+
+    def _invoke(
+        self, ml, endpoint, deployment, job, partitions, tmp: Path, log: Log
+    ) -> dict[str, int]:
         """One job over all days: manifests in, rows per day out."""
         from azure.ai.ml import Input
 
@@ -162,7 +205,7 @@ class AzureMLBatchEndpoint(BatchScoring):
             (inputs / f"{day}.json").write_text(json.dumps(job_manifest(job, day)))
         invoked = ml.batch_endpoints.invoke(
             endpoint_name=endpoint,
-            deployment_name=self.deployment,
+            deployment_name=deployment,
             inputs={"input": Input(type="uri_folder", path=str(inputs))},
         )
         status = self._await(ml, invoked.name, endpoint, log)
@@ -181,18 +224,37 @@ class AzureMLBatchEndpoint(BatchScoring):
         return rows
 
     def _await(self, ml, name: str, endpoint: str, log: Log) -> str:
+        """The job's terminal status. If waiting ends any other way (timeout, a polling
+        error, the run interrupted), the job is canceled: nothing would read its output."""
         deadline, seen = time.monotonic() + self.timeout_s, None
-        while True:
-            status = ml.jobs.get(name).status
-            if status != seen:
-                log(f"Azure ML batch job {name} on {endpoint}: {status}")
-                seen = status
-            if status in TERMINAL:
-                return status
-            if time.monotonic() > deadline:
-                azure_ml.wait(lambda: ml.jobs.begin_cancel(name), f"canceling batch job {name}")
-                raise BatchScoringError(f"batch job {name} ran past {self.timeout_s:.0f}s")
-            time.sleep(self.poll_interval_s)
+        try:
+            while True:
+                status = ml.jobs.get(name).status
+                if status != seen:
+                    log(f"Azure ML batch job {name} on {endpoint}: {status}")
+                    seen = status
+                if status in TERMINAL:
+                    return status
+                if time.monotonic() > deadline:
+                    raise BatchScoringError(f"batch job {name} ran past {self.timeout_s:.0f}s")
+                time.sleep(self.poll_interval_s)
+        except BaseException as err:  # an interrupt is canceled too, and goes on as it was
+            self._cancel(ml, name, log)
+            if isinstance(err, Exception) and not isinstance(err, BatchScoringError):
+                raise BatchScoringError(
+                    f"waiting on Azure ML batch job {name} on endpoint {endpoint} failed: {err}"
+                ) from err
+            raise
+
+    def _cancel(self, ml, name: str, log: Log) -> None:
+        try:
+            azure_ml.wait(
+                lambda: ml.jobs.begin_cancel(name), f"canceling batch job {name}",
+                error=BatchScoringError,
+            )  # fmt: skip
+            log(f"canceled Azure ML batch job {name}")
+        except BatchScoringError as err:  # the error that stopped the wait matters more
+            log(f"{err}; cancel it with `az ml job cancel -n {name}`")
 
 
 def _quiet(_: str) -> None:

@@ -107,10 +107,26 @@ class AzureMLCompute(TrainingCompute):
     def build_command(
         self, display_name: str, module: str, argv: list[str], env: dict[str, str] | None = None
     ):
-        """The Azure ML command job for an entry point (an `azure.ai.ml.entities.Command`)."""
+        """The Azure ML command job for an entry point (an `azure.ai.ml.entities.Command`).
+
+        Its environment variables are saved in the job definition, readable by anyone who
+        can read the workspace's jobs: lake storage options that may be secrets (a
+        connection string, an account key) are refused; the job reaches the lake with the
+        compute's identity."""
+        import json
         import shlex
 
         from azure.ai.ml import command
+
+        from mlops_core.lake_fs import shareable_storage_options
+        from mlops_core.training_io import STORAGE_OPTIONS_ENV
+
+        if env and STORAGE_OPTIONS_ENV in env:
+            try:
+                options = json.loads(env[STORAGE_OPTIONS_ENV])
+                shareable_storage_options(options, f"the Azure ML job definition {display_name}")
+            except ValueError as err:  # json.JSONDecodeError is a ValueError too
+                raise dg.Failure(f"{STORAGE_OPTIONS_ENV}: {err}") from err
 
         return command(
             code=str(REPO_ROOT),

@@ -31,19 +31,23 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from resources import azure_ml
 from resources.endpoint import KEY_SLOTS, EndpointError, EndpointInfo, OnlineEndpoints
 from resources.endpoint_azure_entities import (
     STOPPED_TAG,
     build_deployment,
+    check_split,
     endpoint_info,
     live_deployment,
     new_endpoint,
     stopped_split,
+    traffic_share,
 )
 
+# azure.ai.ml.constants.EndpointDeploymentLogContainerType, the names get_logs accepts
+LOG_CONTAINERS = ("inference-server", "storage-initializer")
 NO_WORKER_VIEW = (
     "Azure ML endpoints report CPU, memory and latency through Azure Monitor metrics "
     "(the endpoint's Metrics page), not per-worker Prometheus text; endpoint health and "
@@ -79,12 +83,18 @@ class AzureMLOnlineEndpoints(OnlineEndpoints):
         default="prod", description="The model registry that is this workspace's own."
     )
     lro_timeout_s: float = Field(default=3600.0, description="Longest wait on an operation.")
+    # one MLClient (and credential, with its token cache) per resource instance
+    _client: Any = PrivateAttr(default=None)
 
     # -- plumbing ------------------------------------------------------------------------
     def _ml(self) -> Any:
         if self.kind == "kubernetes" and not self.kubernetes_compute:
             raise EndpointError("kind=kubernetes needs kubernetes_compute (the attached compute)")
-        return azure_ml.ml_client(self.subscription_id, self.resource_group, self.workspace)
+        if self._client is None:
+            self._client = azure_ml.ml_client(
+                self.subscription_id, self.resource_group, self.workspace
+            )
+        return self._client
 
     def _wait(self, start: Any, what: str) -> Any:
         return azure_ml.wait(start, what, self.lro_timeout_s, EndpointError)
@@ -164,6 +174,7 @@ class AzureMLOnlineEndpoints(OnlineEndpoints):
         mirrored = kept.get("mirror", {}) if kept else (ep.mirror_traffic or {})
         if mirror is not None:  # an entry at 0 is how Azure removes a mirror
             mirrored = {k: int(mirror.get(k, 0)) for k in sorted(set(mirror) | set(mirrored))}
+        check_split(endpoint, split, mirrored)  # a kept split must be one `start` can restore
         if kept is not None:  # stopped: the split waits for `start`
             ep.tags[STOPPED_TAG] = json.dumps({"traffic": split, "mirror": mirrored})
         else:
@@ -172,14 +183,14 @@ class AzureMLOnlineEndpoints(OnlineEndpoints):
         return self.get(endpoint)
 
     def delete_deployment(self, endpoint, deployment):
-        info = self.get(endpoint)
-        share = info.traffic.get(deployment, 0) + info.mirror_traffic.get(deployment, 0)
+        ml = self._ml()
+        share, stopped = traffic_share(self._endpoint(ml, endpoint), deployment)
         if share:
+            kept = " when it starts (it is stopped)" if stopped else ""
             raise EndpointError(
-                f"deployment {deployment} still takes {share}% of {endpoint}'s traffic; "
+                f"deployment {deployment} still takes {share}% of {endpoint}'s traffic{kept}; "
                 "move its traffic first"
             )
-        ml = self._ml()
         self._wait(
             lambda: ml.online_deployments.begin_delete(name=deployment, endpoint_name=endpoint),
             f"deleting deployment {deployment} of endpoint {endpoint}",
@@ -259,8 +270,10 @@ class AzureMLOnlineEndpoints(OnlineEndpoints):
     def get_logs(
         self, endpoint: str, deployment: str, lines: int = 200, container: str | None = None
     ) -> str:
-        """The last `lines` of a deployment's container logs (`InferenceServer` or
-        `StorageInitializer`; None: the inference server)."""
+        """The last `lines` of a deployment's container logs: `container` is one of
+        LOG_CONTAINERS (the SDK's names; None: the inference server)."""
+        if container not in (None, *LOG_CONTAINERS):
+            raise EndpointError(f"log container must be one of {LOG_CONTAINERS}, not {container!r}")
         return self._ml().online_deployments.get_logs(
             deployment, endpoint, lines, container_type=container
         )

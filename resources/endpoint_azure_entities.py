@@ -90,6 +90,38 @@ def stopped_split(endpoint: Any) -> dict[str, dict[str, int]] | None:
     return json.loads((endpoint.tags or {}).get(STOPPED_TAG, "null"))
 
 
+def check_split(endpoint: str, traffic: dict[str, int], mirror: dict[str, int]) -> None:
+    """Refuse a split Azure would refuse, before it is sent or kept for `start`: live
+    traffic sums to 100 or 0; mirror traffic goes to one deployment, at most 50%, that
+    takes no live traffic."""
+    total = sum(traffic.values())
+    if total not in (0, 100):
+        raise EndpointError(f"traffic of endpoint {endpoint} must sum to 100 or 0, got {total}")
+    mirrored = {k: v for k, v in mirror.items() if v}
+    if len(mirrored) > 1 or any(not 0 < v <= 50 for v in mirrored.values()):
+        raise EndpointError(
+            f"mirror traffic of endpoint {endpoint} goes to one deployment, at most 50%, "
+            f"got {mirrored}"
+        )
+    live = sorted(k for k in mirrored if traffic.get(k, 0) > 0)
+    if live:
+        raise EndpointError(
+            f"deployment {live[0]} of endpoint {endpoint} takes live traffic and cannot be "
+            "mirrored to"
+        )
+
+
+def traffic_share(endpoint: Any, deployment: str) -> tuple[int, bool]:
+    """The live plus mirror traffic `deployment` takes, and whether that share is the split
+    a stopped endpoint keeps for `start` (its live traffic is then all 0)."""
+    kept = stopped_split(endpoint)
+    if kept is None:
+        traffic, mirror = endpoint.traffic or {}, endpoint.mirror_traffic or {}
+    else:
+        traffic, mirror = kept["traffic"], kept["mirror"]
+    return int(traffic.get(deployment, 0)) + int(mirror.get(deployment, 0)), kept is not None
+
+
 def endpoint_info(endpoint: Any, deployments: dict[str, Any]) -> EndpointInfo:
     """What the endpoint is and does now. `running`: provisioned and some deployment takes
     traffic; `workers`: the live deployment's instances."""

@@ -13,10 +13,11 @@ accepts anything:
 - it refuses what the service refuses (`HttpResponseError`, as a 400 would surface):
   names breaking the endpoint/deployment name rules (the SDK's own validator), traffic
   to unknown deployments or not summing to 100 or 0, mirror traffic to a deployment with
-  live traffic (or over 50%, or to two), deleting a deployment that takes traffic,
+  live traffic (or over 50%, or to two), deleting a deployment that takes traffic
+  (or a batch endpoint's default),
   deployments of unregistered models or onto missing endpoints;
 - long-running operations return a `Poller` with `.result()`, and `fail_next` makes the
-  next one fail as a provisioning failure would;
+  next one of a group fail as a provisioning failure would: the entity stays, Failed;
 - `calls` records every call with the validated body, for assertions.
 
 Online endpoints are in tests/azure_standin_online.py; jobs and batch invocations
@@ -94,8 +95,14 @@ class Group:
         self.client.calls.append(Call(self.name, method, args))
 
     def lro(self, value: Any) -> Poller:
+        """A finished operation on `value`; after `fail_next`, a failed one that leaves
+        `value` (already stored) in the Failed provisioning state, as Azure does."""
         error = self.client.pending_failure.pop(self.name, None)
-        return Poller(None, HttpResponseError(message=error)) if error else Poller(value)
+        if not error:
+            return Poller(value)
+        if hasattr(value, "_provisioning_state"):
+            value._provisioning_state = "Failed"
+        return Poller(None, HttpResponseError(message=error))
 
 
 class ModelOps(Group):

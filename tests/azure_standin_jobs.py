@@ -34,7 +34,7 @@ import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tests.azure_standin import Call, Poller, check_name, rejected, roundtrip
+from tests.azure_standin import Call, Group, Poller, check_name, rejected, roundtrip
 
 if TYPE_CHECKING:
     from tests.azure_standin import RecordingMLClient
@@ -130,15 +130,12 @@ class JobOps:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-class BatchEndpointOps:
+class BatchEndpointOps(Group):
     name = "batch_endpoints"
 
     def __init__(self, client: RecordingMLClient) -> None:
-        self.client = client
+        super().__init__(client)
         self.endpoints: dict[str, Any] = {}
-
-    def record(self, method: str, **args: Any) -> None:
-        self.client.calls.append(Call(self.name, method, args))
 
     def begin_create_or_update(self, endpoint: Any) -> Poller:
         from azure.ai.ml import load_batch_endpoint
@@ -152,7 +149,7 @@ class BatchEndpointOps:
         loaded._scoring_uri = f"https://{loaded.name}.westeurope.inference.ml.azure.com/jobs"
         loaded._provisioning_state = "Succeeded"
         self.endpoints[loaded.name] = loaded
-        return Poller(loaded)
+        return self.lro(loaded)
 
     def get(self, name: str) -> Any:
         self.record("get", name=name)
@@ -207,15 +204,12 @@ def driver_command(deployment: Any, folder: str, client: Any) -> tuple[list[str]
     return [sys.executable, "-m", "tests.azure_standin_jobs", json.dumps(spec)], str(code.code), env
 
 
-class BatchDeploymentOps:
+class BatchDeploymentOps(Group):
     name = "batch_deployments"
 
     def __init__(self, client: RecordingMLClient) -> None:
-        self.client = client
+        super().__init__(client)
         self.deployments: dict[tuple[str, str], Any] = {}
-
-    def record(self, method: str, **args: Any) -> None:
-        self.client.calls.append(Call(self.name, method, args))
 
     def names(self, endpoint: str) -> set[str]:
         return {name for (e, name) in self.deployments if e == endpoint}
@@ -243,8 +237,9 @@ class BatchDeploymentOps:
                 raise rejected("a scoring script needs an environment")
             if not (Path(code.code) / code.scoring_script).is_file():
                 raise rejected(f"no scoring script {code.scoring_script} in {code.code}")
+        loaded._provisioning_state = "Succeeded"
         self.deployments[(loaded.endpoint_name, loaded.name)] = loaded
-        return Poller(loaded)
+        return self.lro(loaded)
 
     def get(self, name: str, endpoint_name: str) -> Any:
         self.record("get", name=name, endpoint_name=endpoint_name)
@@ -255,7 +250,17 @@ class BatchDeploymentOps:
         return self.deployments[(endpoint_name, name)]
 
     def list(self, endpoint_name: str) -> list[Any]:
+        self.record("list", endpoint_name=endpoint_name)
         return [d for (e, _), d in sorted(self.deployments.items()) if e == endpoint_name]
+
+    def begin_delete(self, name: str, endpoint_name: str) -> Poller:
+        self.get(name, endpoint_name)
+        self.record("begin_delete", name=name, endpoint_name=endpoint_name)
+        endpoint = self.client.batch_endpoints.endpoints[endpoint_name]
+        if (endpoint.defaults or {}).get("deployment_name") == name:
+            raise rejected(f"deployment {name} is the default of batch endpoint {endpoint_name}")
+        del self.deployments[(endpoint_name, name)]
+        return self.lro(None)
 
 
 def main(spec: dict[str, Any]) -> int:

@@ -144,9 +144,11 @@ class OnlineDeploymentOps(Group):
         self, name: str, endpoint_name: str, lines: int, *, container_type: str | None = None
     ) -> str:
         self.get(name, endpoint_name)
+        from azure.ai.ml.operations import OnlineDeploymentOperations
+
         self.record("get_logs", name=name, lines=lines, container_type=container_type)
-        if container_type not in (None, "InferenceServer", "StorageInitializer"):
-            raise rejected(f"unknown container_type {container_type!r}")
+        if container_type is not None:  # the SDK's own check (it sends the REST name)
+            OnlineDeploymentOperations._validate_deployment_log_container_type(self, container_type)
         return "\n".join(self.logs[(endpoint_name, name)][-lines:])
 
     def begin_delete(self, name: str, endpoint_name: str) -> Poller:

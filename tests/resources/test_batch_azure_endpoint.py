@@ -9,7 +9,10 @@ what `run` returns to the job output. The lake is a real Azurite container. Prot
 each day's output lands where the local pool writes it, with the same rows; the report
 maps the job's output back to rows per day; the deployment carries the settings; secrets
 never travel in the uploaded manifests; a failing day fails the job and the run with an
-error naming the job; the batch asset scores through the endpoint.
+error naming the job; each model version scores on its own deployment (so a run scores
+with the version it stamps) and old ones are pruned; a run that stops waiting cancels its
+job; a failed provisioning names the deployment; the batch asset scores through the
+endpoint.
 """
 
 import json
@@ -20,6 +23,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 import pytest
+from azure.core.exceptions import HttpResponseError
 
 from mlops_assets.deployment.batch_predictions import build_batch_predictions
 from mlops_assets.scenarios.classical import SPEC
@@ -89,7 +93,9 @@ def test_days_are_scored_on_the_endpoint_and_mapped_back(standin, blob, tmp_path
         pd.testing.assert_frame_equal(written, expected)
         assert report.rows[day] == len(items)
 
-    (deployment,) = [c.args["body"] for c in standin.calls if c.group == "batch_deployments"]
+    (deployment,) = [c.args["body"] for c in standin.calls if "body" in c.args
+                     and c.group == "batch_deployments"]  # fmt: skip
+    assert deployment["name"] == "scoring-v7"
     assert deployment["model"] == "azureml:tiny-prod:7"  # registered from the model folder
     assert deployment["code_configuration"]["scoring_script"] == "mlops_core/batch_azure_score.py"
     assert deployment["settings"]["mini_batch_size"] == 2
@@ -130,6 +136,62 @@ def test_a_failing_day_fails_the_job_and_names_it(standin, blob, tmp_path):
     assert not blob.exists(f"predictions/tiny/{DAYS[2]}/predictions.parquet")
     (job,) = standin.jobs.runs.values()
     assert f"cannot score day {DAYS[2]}" in job.log.read_text()
+
+
+def score(resource: AzureMLBatchEndpoint, blob, model_dir: str, version: str, days=DAYS):
+    return resource.score("tiny-batch", make_job(blob, model_dir), days, BatchSettings(),
+                          model_name="tiny", model_version=version)  # fmt: skip
+
+
+def test_each_version_scores_on_its_own_deployment_and_old_ones_are_pruned(standin, blob, tmp_path):
+    model_dir = tiny.save_model(tmp_path / "model")
+    resource = batch_endpoint().model_copy(update={"keep_deployments": 1})
+    score(resource, blob, model_dir, "7", DAYS[:1])
+    standin.batch_endpoints.endpoints["tiny-batch"].defaults = {"deployment_name": "scoring-v7"}
+    score(resource, blob, model_dir, "8", DAYS[:1])
+    deployments = standin.batch_deployments.deployments
+    assert str(deployments[("tiny-batch", "scoring-v7")].model).endswith("tiny-prod:7")
+    assert str(deployments[("tiny-batch", "scoring-v8")].model).endswith("tiny-prod:8")
+    score(resource, blob, model_dir, "9", DAYS[:1])
+    invoked = [c.args["deployment_name"] for c in standin.calls if c.method == "invoke"]
+    assert invoked == ["scoring-v7", "scoring-v8", "scoring-v9"]  # the version it stamps
+    # keep 1: v8 is deleted; v7 stays as the endpoint's default
+    assert standin.batch_deployments.names("tiny-batch") == {"scoring-v7", "scoring-v9"}
+
+
+@pytest.mark.parametrize(
+    ("failure", "raised"),
+    [(HttpResponseError(message="(ServiceUnavailable)"), BatchScoringError),
+     (KeyboardInterrupt(), KeyboardInterrupt)],
+)  # fmt: skip
+def test_a_run_that_stops_waiting_cancels_its_job(standin, blob, tmp_path, monkeypatch,
+                                                  failure, raised):  # fmt: skip
+    get = standin.jobs.get
+    calls = iter(range(1_000_000))
+
+    def flaky_get(name: str):
+        if next(calls) == 1:  # the job has started; the second poll fails
+            raise failure
+        return get(name)
+
+    monkeypatch.setattr(standin.jobs, "get", flaky_get)
+    with pytest.raises(raised) as err:
+        score(batch_endpoint(), blob, tiny.save_model(tmp_path / "model"), "7")
+    (job,) = standin.jobs.runs.values()
+    assert standin.methods("jobs").count("begin_cancel") == 1
+    assert job.entity.status == "Canceled"
+    if raised is BatchScoringError:
+        assert f"batch job {job.entity.name} on endpoint tiny-batch failed" in str(err.value)
+
+
+def test_a_failed_deployment_provisioning_names_the_deployment(standin, blob, tmp_path):
+    standin.fail_next("batch_deployments", "OperationFailed: quota exceeded for cpu-cluster")
+    with pytest.raises(BatchScoringError, match=r"batch deployment scoring-v7 of endpoint "
+                       r"tiny-batch failed: .*quota exceeded"):  # fmt: skip
+        score(batch_endpoint(), blob, tiny.save_model(tmp_path / "model"), "7")
+    failed = standin.batch_deployments.deployments[("tiny-batch", "scoring-v7")]
+    assert failed.provisioning_state == "Failed"
+    assert "invoke" not in standin.methods("batch_endpoints")
 
 
 def test_a_local_lake_is_refused(standin, tmp_path):

@@ -106,3 +106,27 @@ def test_entry_point_reports_through_blob_pipes(azurite, tmp_path, monkeypatch):
     assert meta["train_rows"].value == len(train)
     run = registry.client("dev").get_run(run_id)
     assert run.data.metrics["roc_auc_holdout"] == pytest.approx(meta["roc_auc_holdout"].value)
+
+
+def test_secret_lake_options_never_go_into_the_job_definition(azure_compute):
+    identity = json.dumps({"account_name": "stmlops", "anon": False})
+    job = azure_compute.build_command("c", MODULE, [], {"MLOPS_LAKE_STORAGE_OPTIONS": identity})
+    assert job.environment_variables["MLOPS_LAKE_STORAGE_OPTIONS"] == identity
+    for secret in ("connection_string", "account_key", "sas_token"):
+        options = json.dumps({"account_name": "stmlops", secret: "s3cr3t"})
+        with pytest.raises(dg.Failure, match=rf"\['{secret}'\] may hold secrets") as err:
+            azure_compute.build_command("c", MODULE, [], {"MLOPS_LAKE_STORAGE_OPTIONS": options})
+        assert "s3cr3t" not in str(err.value)
+
+
+def test_shareable_storage_options_is_an_allowlist():
+    from mlops_core.lake_fs import secret_option_keys, shareable_storage_options
+
+    safe = {"account_name": "st", "account_host": "st.blob.core.windows.net", "anon": False}
+    assert shareable_storage_options(safe, "x") == safe
+    assert secret_option_keys({"account_name": "st", "client_secret": "c", "tenant_id": "t"}) == [
+        "client_secret",
+        "tenant_id",
+    ]  # a key nobody listed is treated as a secret
+    with pytest.raises(ValueError, match=r"would be stored in the manifest"):
+        shareable_storage_options({"credential": "c"}, "the manifest")

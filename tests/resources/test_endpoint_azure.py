@@ -3,7 +3,8 @@
 Every entity the resource sends is loaded back by azure-ai-ml's own loaders in the
 stand-in, which also refuses what the service refuses. Protects: what the endpoint
 contract promises on Azure (first deployment takes all traffic, blue/green splits,
-mirror traffic, keys, stop/start, scale, logs, invoke through the scoring URI with the
+mirror traffic, keys, stop/start (a stopped endpoint keeps only a split start can
+restore), scale, logs (the SDK's container names), invoke through the scoring URI with the
 key), which model reference a deployment gets (prod versions as they are, dev versions
 registered under their own name), managed vs Kubernetes entities, errors that name the
 resource, and the local-only views failing with a message that says why.
@@ -149,6 +150,36 @@ def test_stop_takes_traffic_away_and_start_or_a_deploy_restores_it(standin, mode
     assert info.running and info.traffic == {"blue": 80, "green": 20}
 
 
+def test_a_stopped_endpoint_keeps_only_a_split_start_can_restore(standin, model_dir):
+    resource = blue_green(standin, model_dir)
+    resource.set_traffic(ENDPOINT, {"blue": 90, "green": 10}, mirror={})
+    resource.stop(ENDPOINT)
+    with pytest.raises(EndpointError, match=r"green still takes 10% .* when it starts"):
+        resource.delete_deployment(ENDPOINT, "green")
+    with pytest.raises(EndpointError, match="must sum to 100 or 0, got 90"):
+        resource.set_traffic(ENDPOINT, {"blue": 90})
+    with pytest.raises(EndpointError, match=r"blue .* takes live traffic and cannot be mirrored"):
+        resource.set_traffic(ENDPOINT, {"blue": 100}, mirror={"blue": 10})
+    with pytest.raises(EndpointError, match="at most 50%"):
+        resource.set_traffic(ENDPOINT, {"blue": 100}, mirror={"green": 60})
+    resource.set_traffic(ENDPOINT, {"blue": 100})  # green leaves the kept split ...
+    assert set(resource.delete_deployment(ENDPOINT, "green").deployments) == {"blue"}
+    info = resource.start(ENDPOINT)  # ... and start restores what was kept
+    assert info.running and info.traffic == {"blue": 100}
+
+
+def test_one_ml_client_per_resource_and_sdk_log_container_names(standin, model_dir):
+    resource = blue_green(standin, model_dir)
+    resource.set_traffic(ENDPOINT, {"blue": 90, "green": 10})
+    resource.get_logs(ENDPOINT, "blue", lines=5, container="storage-initializer")
+    assert len(standin.opened) == 1  # not one MLClient (and credential) per call
+    assert resource.get_logs(ENDPOINT, "green", lines=5, container="inference-server")
+    with pytest.raises(EndpointError, match="log container must be one of"):
+        resource.get_logs(ENDPOINT, "blue", container="InferenceServer")  # the REST name
+    with pytest.raises(Exception, match="Invalid container type"):  # the SDK's own check
+        standin.online_deployments.get_logs("blue", ENDPOINT, 5, container_type="InferenceServer")
+
+
 def test_scale_sets_the_live_deployments_instances_within_limits(standin, model_dir):
     resource = blue_green(standin, model_dir)
     info = resource.scale(ENDPOINT, 3)
@@ -193,6 +224,7 @@ def test_names_and_provisioning_failures_are_errors_naming_the_resource(standin,
     standin.fail_next("online_deployments", "OperationFailed: quota exceeded for Standard_DS3_v2")
     with pytest.raises(EndpointError, match=f"deployment green of endpoint {ENDPOINT} failed"):
         deploy(resource, "green", model_dir, "2")
+    assert resource.get(ENDPOINT).deployments["green"]["provisioning_state"] == "Failed"
     with pytest.raises(EndpointError, match="does not exist in workspace mlw-prod"):
         resource.get("no-such-endpoint")
 
