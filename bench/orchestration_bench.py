@@ -159,20 +159,15 @@ def bench_training(env: dict[str, str], instance, defs, days: int, tmp: Path) ->
 def bench_sensors(instance, defs) -> float:
     import dagster as dg
 
+    from bench.sensor_ticks import tick_seconds
+
     report("4. sensor ticks against this instance (first tick includes lazy imports)")
     worst = 0.0
     for sensor in defs.sensors:
         if isinstance(sensor, dg.AutomationConditionSensorDefinition):
             report(f"   {sensor.name:<42} (evaluated by the daemon's asset daemon, not here)")
             continue
-        ticks = []
-        for _ in range(2):
-            with dg.build_sensor_context(
-                instance=instance, resources=defs.resources, definitions=defs
-            ) as ctx:
-                started = time.perf_counter()
-                sensor(ctx)
-                ticks.append(time.perf_counter() - started)
+        ticks = tick_seconds(sensor, instance, defs, repeats=2)
         worst = max(worst, ticks[1])
         report(f"   {sensor.name:<42} first {ticks[0]:5.2f} s, then {ticks[1]:5.2f} s")
     return worst

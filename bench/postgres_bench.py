@@ -109,6 +109,7 @@ def report_events(home: Path, count: int) -> float:
 def sensor_ticks(home: Path) -> dict[str, float]:
     import dagster as dg
 
+    from bench.sensor_ticks import tick_seconds
     from mlops_assets.definitions import build_defs
 
     defs, ticks = build_defs("local"), {}
@@ -116,14 +117,7 @@ def sensor_ticks(home: Path) -> dict[str, float]:
         for sensor in defs.sensors:
             if isinstance(sensor, dg.AutomationConditionSensorDefinition):
                 continue  # evaluated by the asset daemon, not as a sensor tick
-            times = []
-            for _ in range(6):
-                with dg.build_sensor_context(
-                    instance=instance, resources=defs.resources, definitions=defs
-                ) as ctx:
-                    started = time.perf_counter()
-                    sensor(ctx)
-                    times.append(time.perf_counter() - started)
+            times = tick_seconds(sensor, instance, defs, repeats=6)
             ticks[sensor.name] = statistics.median(times[1:])  # the first pays lazy imports
     return ticks
 
