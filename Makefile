@@ -122,6 +122,9 @@ mlflow-ui: install
 ## test: everything CPU and offline, Azurite included; TEST_WORKERS=1 runs it in one process
 TEST_WORKERS ?= 3
 test: install $(AZURITE)
+	@# a fresh clone has no bytecode of its own modules: compile it once, not in every
+	@# process the first tests start at the same time (servers, daemons, run workers)
+	$(PY) -m compileall -q mlops_assets mlops_core mlops_cli mlops_demo resources sensors serving tests
 	$(VENV)/bin/pytest -q -ra -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=20
 
 test-azure-live: install

@@ -126,9 +126,11 @@ def stores(tmp_path, landed):
 LONGEST_FIRST = (
     "tests.test_e2e_daemon",
     "tests.test_e2e_daemon_after_demo",
-    "tests.test_nlp_lifecycle",
     "tests.test_vision_lifecycle",
     "tests.test_classical_lifecycle",
+    # not beside both daemon tests' start-up (code servers, run workers, the demo): its
+    # staging load test missed the latency SLO there on fresh clones
+    "tests.test_nlp_lifecycle",
     "tests.test_segmentation_lifecycle",
     "tests.test_classical_outer_loop",
     "tests.test_classical_monitoring",

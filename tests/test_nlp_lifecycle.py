@@ -52,7 +52,7 @@ def loop(tmp_path_factory):
 def test_the_tfidf_baseline_is_gated_staged_with_text_checks_and_promoted(loop):
     _, _, outcome = loop
     train = outcome.runs["train:tfidf"]
-    assert train.success
+    assert train.success, metadata(train, "staging_deployment")
     checks = {c.check_name: c.passed for c in train.get_asset_check_evaluations()}
     assert checks["smoke"] and checks["bad_input"] and checks["latency_slo"]
     assert metadata(train, "candidate_model")["accuracy_holdout"] > 0.65
